@@ -1,0 +1,217 @@
+"""The SLA policy: calendars, clocks, targets by severity, plan and category, and roles.
+
+Policies are written in TOML (see docs/policy.md). A ticket runs under a *snapshot* of the
+policy taken once when it opens, with country holidays resolved into explicit dates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from sla.calendar import ALWAYS, ALWAYS_OPEN, BusinessCalendar
+from sla.durations import Duration
+from sla.severity import Severity
+from sla.ticket import ClockName, TicketStatus
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetRule(_Strict):
+    """A clock's target: how long, counted on which calendar."""
+
+    within: Duration
+    calendar: str | None = Field(default=None, description="Calendar name; the policy's default_calendar if omitted.")
+
+
+class ClockRules(_Strict):
+    """Per-clock behaviour shared by every target of that clock."""
+
+    pauses_on: list[TicketStatus] = Field(default_factory=list)
+    warn_at: list[Annotated[int, Field(ge=1, le=99)]] | None = Field(
+        default=None, description="Breach warnings at these percentages; the policy's warn_at if omitted."
+    )
+
+
+class SeverityRules(_Strict):
+    label: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    targets: dict[ClockName, TargetRule] = Field(default_factory=dict)
+
+
+class PlanRules(_Strict):
+    """Targets of a customer plan: where plan and severity both set a clock, the earlier deadline wins."""
+
+    label: str | None = None
+    targets: dict[ClockName, TargetRule] = Field(default_factory=dict)
+
+
+class CategoryRules(_Strict):
+    """Targets of a ticket category: a category target replaces the severity's and the plan's."""
+
+    label: str | None = None
+    targets: dict[ClockName, TargetRule] = Field(default_factory=dict)
+
+
+class RoleRules(_Strict):
+    """A role escalations and notifications name; its contacts live in the contacts file."""
+
+    label: str
+    per_customer: bool = False
+
+
+class Policy(_Strict):
+    """A whole SLA policy, as loaded from TOML and validated."""
+
+    name: str
+    version: str
+    default_calendar: str = "business"
+    warn_at: list[Annotated[int, Field(ge=1, le=99)]] = Field(default_factory=lambda: [75])
+    calendars: dict[Name, BusinessCalendar] = Field(default_factory=dict)
+    clocks: dict[ClockName, ClockRules] = Field(default_factory=dict)
+    severities: dict[Severity, SeverityRules]
+    plans: dict[Name, PlanRules] = Field(default_factory=dict)
+    categories: dict[Name, CategoryRules] = Field(default_factory=dict)
+    roles: dict[Name, RoleRules] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Policy":
+        missing = [s.value for s in Severity if s not in self.severities]
+        if missing:
+            raise ValueError(f"severities: every severity needs a table; missing {', '.join(missing)}")
+        for sev, rules in self.severities.items():
+            for clock in (ClockName.FIRST_RESPONSE, ClockName.RESOLUTION):
+                if clock not in rules.targets:
+                    raise ValueError(f"severities.{sev.value}.targets: needs a {clock.value} target")
+        known = set(self.calendars) | {ALWAYS_OPEN}
+        if self.default_calendar not in known:
+            raise ValueError(f"default_calendar: no calendar named {self.default_calendar!r} (have {', '.join(sorted(known))})")
+        for where, rule in self._all_rules():
+            if rule.calendar is not None and rule.calendar not in known:
+                raise ValueError(f"{where}.calendar: no calendar named {rule.calendar!r} (have {', '.join(sorted(known))})")
+        seen: dict[str, Severity] = {}
+        for sev, rules in self.severities.items():
+            for alias in rules.aliases:
+                key = alias.strip().lower()
+                if key in seen and seen[key] != sev:
+                    raise ValueError(f"severities.{sev.value}.aliases: {alias!r} already names {seen[key].value}")
+                seen[key] = sev
+        return self
+
+    def _all_rules(self):
+        for sev, s in self.severities.items():
+            for clock, rule in s.targets.items():
+                yield f"severities.{sev.value}.targets.{clock.value}", rule
+        for name, p in self.plans.items():
+            for clock, rule in p.targets.items():
+                yield f"plans.{name}.targets.{clock.value}", rule
+        for name, c in self.categories.items():
+            for clock, rule in c.targets.items():
+                yield f"categories.{name}.targets.{clock.value}", rule
+
+    @property
+    def aliases(self) -> dict[str, Severity]:
+        return {a.strip().lower(): sev for sev, r in self.severities.items() for a in r.aliases}
+
+    def calendar(self, name: str | None) -> BusinessCalendar:
+        name = name or self.default_calendar
+        if name in self.calendars:
+            return self.calendars[name]
+        if name == ALWAYS_OPEN:
+            return ALWAYS
+        raise KeyError(name)
+
+    def clock_rules(self, clock: ClockName) -> ClockRules:
+        return self.clocks.get(clock, ClockRules())
+
+    def warnings_for(self, clock: ClockName) -> list[int]:
+        rules = self.clock_rules(clock)
+        return sorted(set(self.warn_at if rules.warn_at is None else rules.warn_at))
+
+    def candidate_targets(
+        self, clock: ClockName, severity: Severity, plan: str | None, category: str | None
+    ) -> list[tuple[str, TargetRule]]:
+        """The rules that could set a clock's target, each named; the planner keeps the earliest.
+
+        A category target replaces all others; otherwise the severity's and the plan's compete.
+        """
+        if category and clock in self.categories.get(category, CategoryRules()).targets:
+            return [(f"category {category}", self.categories[category].targets[clock])]
+        found = []
+        if clock in self.severities[severity].targets:
+            found.append((f"severity {severity.value}", self.severities[severity].targets[clock]))
+        if plan and clock in self.plans.get(plan, PlanRules()).targets:
+            found.append((f"plan {plan}", self.plans[plan].targets[clock]))
+        return found
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file, the field and the reason."""
+
+
+def _field_path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith(("function-", "str-", "constrained-")))
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    """Parse and validate policy TOML; raise PolicyError naming `source`, field paths and reasons."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            path = _field_path(err["loc"]) or "(top level)"
+            reason = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {path}: {reason}")
+        raise PolicyError("\n".join(lines)) from None
+
+
+class PolicySnapshot(BaseModel):
+    """The policy a ticket runs under, fixed when it opened: holidays are explicit dates."""
+
+    policy: Policy
+    source: str
+    digest: str = Field(description="sha256 of the policy file the snapshot was taken from.")
+    holiday_years: tuple[int, int]
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def take_snapshot(policy: Policy, source: str, text_digest: str, opened_at: datetime, years: int = 3) -> PolicySnapshot:
+    """Resolve each calendar's country holidays for `years` years from the opening year."""
+    first = opened_at.year
+    last = first + years - 1
+    calendars = {
+        name: _resolve_holidays(cal, range(first, last + 1)) for name, cal in policy.calendars.items()
+    }
+    resolved = policy.model_copy(update={"calendars": calendars})
+    return PolicySnapshot(policy=resolved, source=source, digest=text_digest, holiday_years=(first, last))
+
+
+def _resolve_holidays(calendar: BusinessCalendar, years: range) -> BusinessCalendar:
+    if calendar.holiday_country is None:
+        return calendar
+    import holidays  # the data changes between package versions: read it once, at snapshot time
+
+    found = holidays.country_holidays(
+        calendar.holiday_country, subdiv=calendar.holiday_subdivision, years=list(years)
+    )
+    dates: set[date] = set(calendar.holidays) | set(found.keys())
+    # Validated anew rather than model_copy'd: a copy would carry the cached holiday set.
+    fields = calendar.model_dump()
+    fields.update(holidays=sorted(dates), holiday_country=None, holiday_subdivision=None)
+    return BusinessCalendar.model_validate(fields)

@@ -1,0 +1,129 @@
+"""A ticket as the workflow holds it: what opened it, its status, and the record of each SLA clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from sla.severity import Severity
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""Ticket and customer ids: stored unencrypted in search attributes, so ids only, no names."""
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    WAITING_ON_THIRD_PARTY = "waiting_on_third_party"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class ClockName(StrEnum):
+    """The SLA clocks a ticket can run."""
+
+    FIRST_RESPONSE = "first_response"
+    NEXT_RESPONSE = "next_response"
+    STATUS_UPDATE = "status_update"
+    RESOLUTION = "resolution"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class SlaState(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    BREACHED = "breached"
+
+
+class TicketOpened(BaseModel):
+    """The input of a ticket's workflow; `opened_at` anchors every deadline."""
+
+    ticket_id: str = Field(pattern=ID_PATTERN, description="Also the workflow id.")
+    customer: str = Field(pattern=ID_PATTERN, description="Customer id (no names: it is a search attribute).")
+    title: str = Field(min_length=1, max_length=300)
+    severity: Severity
+    channel: str = Field(default="api", pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="email, portal, chat, phone, api, ...")
+    opened_at: AwareDatetime
+    plan: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class Pause(BaseModel):
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+class ClockRecord(BaseModel):
+    """When a clock started, paused, resumed, was met, breached or stopped."""
+
+    clock: ClockName
+    cycle: int = 1
+    started_at: datetime
+    pauses: list[Pause] = Field(default_factory=list)
+    met_at: datetime | None = None
+    breached_at: datetime | None = None
+    stopped_at: datetime | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.met_at is None and self.stopped_at is None
+
+
+class FiredObligation(BaseModel):
+    """An obligation the workflow has acted on; its id is the notifier's idempotency key."""
+
+    id: str
+    kind: str
+    clock: ClockName
+    due: datetime
+    fired_at: datetime
+    delivered: bool = True
+
+
+class TicketState(BaseModel):
+    """Everything the workflow knows about one ticket; returned by the `state` query."""
+
+    ticket: TicketOpened
+    status: TicketStatus = TicketStatus.OPEN
+    severity: Severity
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    solved_at: datetime | None = None
+    clocks: dict[ClockName, ClockRecord] = Field(default_factory=dict)
+    fired: list[FiredObligation] = Field(default_factory=list)
+
+    @classmethod
+    def opened(cls, ticket: TicketOpened) -> "TicketState":
+        """A new ticket: its first-response and resolution clocks run from `opened_at`."""
+        at = ticket.opened_at
+        return cls(
+            ticket=ticket,
+            severity=ticket.severity,
+            clocks={
+                ClockName.FIRST_RESPONSE: ClockRecord(clock=ClockName.FIRST_RESPONSE, started_at=at),
+                ClockName.RESOLUTION: ClockRecord(clock=ClockName.RESOLUTION, started_at=at),
+            },
+        )
+
+    def has_fired(self, obligation_id: str) -> bool:
+        return any(f.id == obligation_id for f in self.fired)
+
+    @property
+    def sla_state(self) -> SlaState:
+        """Breached if any clock breached; warning if a warning fired on a clock still running."""
+        if any(c.breached_at is not None for c in self.clocks.values()):
+            return SlaState.BREACHED
+        running = {name for name, c in self.clocks.items() if c.running}
+        if any(f.kind == "warning" and f.clock in running for f in self.fired):
+            return SlaState.WARNING
+        return SlaState.OK

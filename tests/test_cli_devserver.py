@@ -1,0 +1,88 @@
+"""The escalator CLI as a user runs it, against the real dev server and a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from worker.main import build_worker
+
+pytestmark = pytest.mark.devserver
+
+
+async def escalator(env: WorkflowEnvironment, *args: str) -> tuple[int, str, str]:
+    address = env.client.service_client.config.target_host
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "starter", *args, "--address", address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_open_ack_show_and_find_by_search_attributes(dev_env: WorkflowEnvironment, unique: str) -> None:
+    customer = f"ACME-{unique}"
+    async with build_worker(dev_env.client):
+        code, out, err = await escalator(dev_env, "open", "--customer", customer, "--severity", "critical",
+                                         "--title", "Checkout is down", "--id", f"T-{unique}", "--json")
+        assert code == 0, err
+        doc = json.loads(out)  # exactly one JSON document on stdout
+        assert doc["ticket_id"] == f"T-{unique}" and doc["created"] is True
+        assert doc["ui_url"].endswith(f"/namespaces/default/workflows/T-{unique}")
+
+        # Opening the same id again returns the running ticket, not a second run.
+        code, out, _ = await escalator(dev_env, "open", "--customer", customer, "--severity", "sev1",
+                                       "--title", "Checkout is down", "--id", f"T-{unique}", "--json")
+        again = json.loads(out)
+        assert code == 0 and again["created"] is False and again["run_id"] == doc["run_id"]
+
+        code, out, err = await escalator(dev_env, "ack", f"T-{unique}", "--by", "alice")
+        assert code == 0, err
+        assert "owner alice" in out
+
+        code, out, err = await escalator(dev_env, "show", f"T-{unique}")
+        assert code == 0, err
+        assert "Sev-1" in out and "first response" in out and "met" in out and "next:" in out
+
+        query = f"Severity = 'sev1' AND Customer = '{customer}'"
+        for _ in range(50):
+            found = [w.id async for w in dev_env.client.list_workflows(query)]
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        assert found == [f"T-{unique}"]
+
+        code, out, err = await escalator(dev_env, "ack", f"T-{unique}", "--by", "bob")
+        assert code == 1 and out == ""
+        assert err.strip() == f"escalator: error: ticket T-{unique}: already acknowledged by alice at " + err.strip()[-20:]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["show", "T-does-not-exist"], "escalator: error: no ticket T-does-not-exist"),
+        (["open", "--customer", "ACME", "--severity", "sev9", "--title", "x"], "unknown severity 'sev9'"),
+        (["open", "--customer", "ACME Corp", "--severity", "sev2", "--title", "x"], "customer: String should match pattern"),
+        (["ack", "T-x", "--by", ""], "by: String should have at least 1 character"),
+    ],
+)
+async def test_errors_are_one_clear_line(dev_env: WorkflowEnvironment, args: list[str], expected: str) -> None:
+    code, out, err = await escalator(dev_env, *args)
+    assert code != 0 and out == ""
+    assert expected in err
+
+
+async def test_unreachable_server_is_one_line() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "starter", "show", "T-1", "--address", "127.0.0.1:1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 1 and out == b""
+    assert err.decode().strip().splitlines() == [
+        "escalator: error: cannot reach Temporal at 127.0.0.1:1: connection refused (is `make dev` running?)"
+    ]

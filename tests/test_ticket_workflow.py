@@ -1,0 +1,145 @@
+"""TicketWorkflow on the time-skipping test server: deadlines to the second, validators, queries."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.console_notifier import notify_console
+from sla.messages import Acknowledge, Delivery, Notification, Resolve
+from starter.client import update_failure_reason
+from sla.ticket import ClockName, SlaState, TicketOpened, TicketStatus
+from worker.main import build_worker
+from workflows import search_attributes as sa
+from workflows.ticket import TicketWorkflow
+
+
+class RecordingNotifier:
+    """The real console notifier, with a record of what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    @activity.defn(name="notify")
+    async def notify(self, note: Notification) -> Delivery:
+        self.sent.append(note)
+        return await notify_console(note)
+
+
+async def open_ticket(env: WorkflowEnvironment, task_queue: str, severity: str = "sev1", **kw):
+    opened = TicketOpened(
+        ticket_id=f"T-{uuid.uuid4().hex[:8]}", customer="ACME", title="Checkout is down",
+        severity=severity, opened_at=await env.get_current_time(), **kw,
+    )
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    return opened, handle
+
+
+async def state_after_snapshot(handle):
+    """The state once the policy snapshot is in (the activity runs in real time)."""
+    for _ in range(100):
+        view = await handle.query(TicketWorkflow.state)
+        if view.policy_digest:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError("the policy snapshot never arrived")
+
+
+async def test_breaches_at_exactly_its_target(ts_env: WorkflowEnvironment) -> None:
+    notifier = RecordingNotifier()
+    async with build_worker(ts_env.client, task_queue="tq", notify=notifier.notify):
+        opened, handle = await open_ticket(ts_env, "tq")
+        due = opened.opened_at + timedelta(hours=2)
+
+        await ts_env.sleep(timedelta(hours=2) - timedelta(seconds=1))
+        view = await handle.query(TicketWorkflow.state)
+        assert view.state.clocks[ClockName.FIRST_RESPONSE].breached_at is None
+        assert view.sla_state is SlaState.WARNING  # the 75% warning fired at 1h30
+        assert [n.idempotency_key for n in notifier.sent] == [f"{opened.ticket_id}/first_response/1/warn75"]
+
+        await ts_env.sleep(timedelta(seconds=2))
+        view = await handle.query(TicketWorkflow.state)
+        first = view.state.clocks[ClockName.FIRST_RESPONSE]
+        assert first.breached_at == due
+        fired = {f.id: f for f in view.state.fired}
+        breach = fired[f"{opened.ticket_id}/first_response/1/breach"]
+        assert due <= breach.fired_at < due + timedelta(seconds=1)
+        assert view.sla_state is SlaState.BREACHED
+        assert [n.kind for n in notifier.sent] == ["warning", "breach"]
+        assert notifier.sent[1].summary == "first response due: Sev-1, 2h"
+
+        description = await handle.describe()
+        attrs = description.typed_search_attributes
+        assert attrs.get(sa.SLA_STATE) == "breached"
+        assert attrs.get(sa.SEVERITY) == "sev1"
+        assert attrs.get(sa.CUSTOMER) == "ACME"
+        assert attrs.get(sa.STATUS) == "open"
+        assert attrs.get(sa.NEXT_DUE_AT) == opened.opened_at + timedelta(hours=6)  # resolution warning
+
+
+async def test_an_acknowledged_ticket_does_not_breach(ts_env: WorkflowEnvironment) -> None:
+    notifier = RecordingNotifier()
+    async with build_worker(ts_env.client, task_queue="tq", notify=notifier.notify):
+        opened, handle = await open_ticket(ts_env, "tq")
+        await ts_env.sleep(timedelta(minutes=10))
+        state = await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="alice"))
+        assert state.acknowledged_by == "alice"
+        assert state.clocks[ClockName.FIRST_RESPONSE].met_at is not None
+
+        await ts_env.sleep(timedelta(hours=3))
+        view = await handle.query(TicketWorkflow.state)
+        assert view.state.clocks[ClockName.FIRST_RESPONSE].breached_at is None
+        assert view.sla_state is SlaState.OK
+        assert notifier.sent == []
+        assert view.next_due is not None and view.next_due.clock is ClockName.RESOLUTION
+
+        state = await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice"))
+        assert state.status is TicketStatus.SOLVED
+        result = await handle.result()
+        assert result.clocks[ClockName.RESOLUTION].met_at is not None
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"by": "   "}, "by: must name who acknowledges"),
+        ({"by": ""}, "by: String should have at least 1 character"),
+        ({}, "by: Field required"),
+    ],
+)
+async def test_acknowledge_rejects_bad_input_and_writes_nothing(ts_env: WorkflowEnvironment, payload: dict, message: str) -> None:
+    async with build_worker(ts_env.client, task_queue="tq"):
+        _, handle = await open_ticket(ts_env, "tq")
+        await handle.query(TicketWorkflow.state)
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update("acknowledge", payload)
+        assert message in update_failure_reason(info.value)
+        history = await handle.fetch_history()
+        assert not [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+        assert (await handle.query(TicketWorkflow.state)).state.acknowledged_by is None
+
+
+async def test_acknowledging_twice_is_refused(ts_env: WorkflowEnvironment) -> None:
+    async with build_worker(ts_env.client, task_queue="tq"):
+        _, handle = await open_ticket(ts_env, "tq", severity="sev3")
+        await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="alice"))
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="bob"))
+        assert "already acknowledged by alice" in str(info.value.cause)
+        assert (await handle.query(TicketWorkflow.state)).state.acknowledged_by == "alice"
+
+
+async def test_business_hours_ticket_plans_from_its_own_open_instant(ts_env: WorkflowEnvironment) -> None:
+    async with build_worker(ts_env.client, task_queue="tq"):
+        opened, handle = await open_ticket(ts_env, "tq", severity="sev2", plan="enterprise")
+        view = await state_after_snapshot(handle)
+        first = next(t for t in view.targets if t.clock is ClockName.FIRST_RESPONSE)
+        assert first.rule == "plan enterprise"
+        assert first.due is not None and first.due > opened.opened_at
+        assert view.policy_digest and len(view.policy_digest) == 64

@@ -92,6 +92,10 @@ def _stop(proc: subprocess.Popen, name: str) -> None:
         pass
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev(args: argparse.Namespace) -> int:
     if args.retention_days < 1:
         print("escalator: error: --retention-days must be at least 1", file=sys.stderr)
@@ -111,11 +115,15 @@ def run_dev(args: argparse.Namespace) -> int:
     ]
     for key in search_attributes.ALL:
         command += ["--search-attribute", f"{key.name}={_CLI_TYPES[key.indexed_value_type]}"]
+    # Explicit handlers: a shell that starts us in the background ignores SIGINT, and SIGTERM
+    # (a service manager, `kill`) must clean up the same way as Ctrl-C.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     server_log = open(data_dir / "temporal-server.log", "ab")
     print(f"escalator: starting the Temporal dev server on {address} (data in {data_dir}/temporal.db)", file=sys.stderr)
-    server = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
-    worker = None
+    server = worker = None
     try:
+        server = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             asyncio.run(_prepare(address, args.retention_days, time.monotonic() + 60, server))
         except RuntimeError as exc:
@@ -132,6 +140,7 @@ def run_dev(args: argparse.Namespace) -> int:
             f"\nEscalation orchestrator is running.\n"
             f"  Temporal UI:  {ui}/namespaces/default/workflows\n"
             f"  Temporal:     {address} (namespace default, closed tickets kept {args.retention_days} days)\n"
+            f"  Dev server:   pid {server.pid}, log {data_dir}/temporal-server.log\n"
             f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n\n"
             f"Open a ticket from another terminal (.venv/bin/escalator or `source .venv/bin/activate`):\n"
             f"  escalator open{flags} --customer ACME --severity sev1 --title \"Checkout is down\"\n"
@@ -141,7 +150,6 @@ def run_dev(args: argparse.Namespace) -> int:
             f"Ctrl-C stops the worker and the server.",
             flush=True,
         )
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while True:
             if server.poll() is not None:
                 print(f"escalator: error: the dev server exited ({server.returncode}); see {data_dir}/temporal-server.log", file=sys.stderr)
@@ -156,5 +164,6 @@ def run_dev(args: argparse.Namespace) -> int:
     finally:
         if worker is not None:
             _stop(worker, "the worker")
-        _stop(server, "the dev server")
+        if server is not None:
+            _stop(server, "the dev server")
         server_log.close()

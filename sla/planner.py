@@ -49,60 +49,66 @@ def _pauses(record: ClockRecord) -> list[tuple[datetime, datetime | None]]:
     return [(p.started_at, p.ended_at) for p in record.pauses]
 
 
-def effective_target(policy: Policy, state: TicketState, record: ClockRecord) -> EffectiveTarget | None:
-    """The winning target of a clock: a category's replaces; of severity and plan, the earlier due wins."""
+def _target_and_warnings(
+    policy: Policy, state: TicketState, record: ClockRecord
+) -> tuple[EffectiveTarget | None, list[tuple[int, datetime | None]]]:
+    """The winning target and its warning instants, each candidate costing one calendar pass.
+
+    A category's target replaces the others; of severity and plan, the earlier deadline wins.
+    """
     ticket = state.ticket
+    percents = policy.warnings_for(record.clock)
     best: EffectiveTarget | None = None
+    best_warnings: list[tuple[int, datetime | None]] = []
     for rule_name, rule in policy.candidate_targets(record.clock, state.severity, ticket.plan, ticket.category):
         calendar_name = rule.calendar or policy.default_calendar
         calendar = policy.calendar(calendar_name)
         seconds = rule.within.seconds(calendar.business_day_seconds)
-        counted_on = calendar if rule.within.business else policy.calendar("24x7")
-        (due,) = counted_on.advance(record.started_at, [seconds], _pauses(record))
-        candidate = EffectiveTarget(
-            clock=record.clock, within=rule.within, calendar=calendar_name if rule.within.business else "24x7",
-            rule=rule_name, seconds=seconds, due=due,
-        )
+        counted_on = calendar_name if rule.within.business else "24x7"
+        amounts = [seconds * p // 100 for p in percents] + [seconds]
+        *warnings, due = policy.calendar(counted_on).advance(record.started_at, amounts, _pauses(record))
         if best is None or (due is not None and (best.due is None or due < best.due)):
-            best = candidate
-    return best
+            best = EffectiveTarget(clock=record.clock, within=rule.within, calendar=counted_on, rule=rule_name, seconds=seconds, due=due)
+            best_warnings = list(zip(percents, warnings))
+    return best, best_warnings
+
+
+def effective_target(policy: Policy, state: TicketState, record: ClockRecord) -> EffectiveTarget | None:
+    """The target a clock is held to (None when the policy sets none for it)."""
+    return _target_and_warnings(policy, state, record)[0]
 
 
 def obligation_id(state: TicketState, record: ClockRecord, kind: str) -> str:
     return f"{state.ticket.ticket_id}/{record.clock.value}/{record.cycle}/{kind}"
 
 
-def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
-    """Every obligation not yet acted on, earliest first; those due at or before `now` are overdue.
+def describe(state: TicketState, target: EffectiveTarget) -> str:
+    what = f"{state.severity.label}, {target.within.short}"
+    return what if target.rule.startswith("severity") else f"{what} by {target.rule}"
 
-    `now` is where the plan is evaluated; obligations are never dropped for being in the
-    past, so the workflow acts at once on whatever it finds overdue.
+
+def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
+    """Every obligation not yet acted on, earliest first, overdue ones included.
+
+    Obligations are never dropped for being before `now`: the workflow acts at once on what
+    it finds overdue (after an outage, or when a severity raise moves deadlines into the past).
     """
-    found: list[tuple[datetime, int, Obligation]] = []
+    found: list[tuple[datetime, int, bool, Obligation]] = []
     for order, record in enumerate(state.clocks.values()):
         if not record.running:
             continue
-        target = effective_target(policy, state, record)
+        target, warnings = _target_and_warnings(policy, state, record)
         if target is None or target.due is None:
             continue  # no target for this clock, or paused with no deadline yet
-        what = f"{state.severity.label}, {target.within.short}"
-        if not target.rule.startswith("severity"):
-            what += f" by {target.rule}"
-        counted_on = policy.calendar(target.calendar)
-        percents = [p for p in policy.warnings_for(record.clock)]
-        instants = counted_on.advance(record.started_at, [target.seconds * p // 100 for p in percents], _pauses(record))
-        for percent, due in zip(percents, instants):
-            oid = obligation_id(state, record, f"warn{percent}")
-            if due is not None and not state.has_fired(oid) and record.breached_at is None:
-                summary = f"{record.clock.label} {percent}% warning: {what}"
-                found.append((due, order, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due, summary=summary, percent=percent)))
+        what = describe(state, target)
+        if record.breached_at is None:
+            for percent, due in warnings:
+                oid = obligation_id(state, record, f"warn{percent}")
+                if due is not None and not state.has_fired(oid):
+                    summary = f"{record.clock.label} {percent}% warning: {what}"
+                    found.append((due, order, False, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due, summary=summary, percent=percent)))
         oid = obligation_id(state, record, "breach")
         if not state.has_fired(oid):
-            summary = f"{record.clock.label} due: {what}"
-            found.append((target.due, order, Obligation(id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=summary)))
-    found.sort(key=lambda item: (item[0], item[1], item[2].kind != ObligationKind.WARNING))
-    return [ob for _, _, ob in found]
-
-
-def overdue(obligations: list[Obligation], now: datetime) -> list[Obligation]:
-    return [ob for ob in obligations if ob.due <= now]
+            found.append((target.due, order, True, Obligation(id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}")))
+    found.sort(key=lambda item: item[:3])
+    return [ob for *_, ob in found]

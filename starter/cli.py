@@ -17,6 +17,7 @@ from sla.messages import Acknowledge, Resolve, TicketView
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
 from starter.client import TicketClient, TicketError
+from starter.policy_commands import CommandError, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 
 
 class UsageError(Exception):
@@ -79,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[common], help="show a ticket's state, clocks and next deadline")
     p.add_argument("ticket_id", metavar="TICKET")
+
+    p = sub.add_parser("plan", help="dry run: the whole timeline of a hypothetical ticket (no Temporal needed)")
+    add_plan_arguments(p, _instant)
+
+    p = sub.add_parser("policy", help="policy file commands")
+    policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    add_policy_check_arguments(policy_sub.add_parser("check", help="validate a policy file (and a contacts file)"))
 
     p = sub.add_parser("dev", help="run the embedded default: Temporal dev server + UI + a worker")
     from starter.dev import add_dev_arguments
@@ -176,6 +184,27 @@ def main(argv: list[str] | None = None) -> int:
         from starter.dev import run_dev
 
         return run_dev(args)
+    if args.command == "policy":
+        ok, doc, text = run_policy_check(args)
+        if args.json:
+            print(json.dumps(doc, indent=2))
+        else:
+            out_lines = [line for line in text.splitlines() if line.startswith("ok:")]
+            for line in text.splitlines():
+                if not line.startswith("ok:"):
+                    print(line, file=sys.stderr)
+            if out_lines:
+                print("\n".join(out_lines))
+        return 0 if ok else 1
+    if args.command == "plan":
+        try:
+            result = run_plan(args)
+        except CommandError as exc:
+            for line in str(exc).splitlines():
+                print(f"escalator: error: {line}", file=sys.stderr)
+            return 1
+        print(json.dumps(result.doc, indent=2) if args.json else result.text)
+        return 0
     try:
         doc, text = asyncio.run(_run(args))
     except (TicketError, UsageError) as exc:

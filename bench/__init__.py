@@ -1,0 +1,1 @@
+"""Benchmarks, run on purpose (`make bench`); tests never assert on speed."""

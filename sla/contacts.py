@@ -1,0 +1,90 @@
+"""Who is behind each role: the contacts file, kept apart from the policy and never snapshotted.
+
+Notifiers read it when they send, so a fixed contact reaches running tickets at once, and no
+address or secret ever enters a workflow's history.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sla.policy import Policy, PolicyError, _field_path
+
+STALE_AFTER_DAYS = 90
+"""Contacts not reviewed for this long are reported: stale lists are a known cause of late escalations."""
+
+
+class Channel(StrEnum):
+    CONSOLE = "console"
+    EMAIL = "email"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+    PAGERDUTY = "pagerduty"
+
+
+class Contact(BaseModel):
+    """One way to reach a role (for a per-customer role: for one customer)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: str
+    name: str | None = None
+    channel: Channel
+    address: str = Field(min_length=1, description="E-mail address, webhook URL, Slack channel or PagerDuty service.")
+    customer: str | None = None
+    secret_env: str | None = Field(
+        default=None, pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the secret (never the secret itself).",
+    )
+    reviewed_on: date
+
+
+class Contacts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[Contact] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _email_headers_are_safe(self) -> "Contacts":
+        for i, c in enumerate(self.contacts):
+            if any(ch in c.address for ch in "\r\n"):
+                raise ValueError(f"contacts.{i}.address: must not contain a line break")
+        return self
+
+
+def parse_contacts(text: str, source: str) -> Contacts:
+    """Parse and validate a contacts file; errors name the file, the field and the reason."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Contacts.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError("\n".join(
+            f"{source}: {_field_path(e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )) from None
+
+
+def check_contacts(policy: Policy, contacts: Contacts, source: str, today: date) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a contacts file against a policy, as lines naming file and entry."""
+    errors, warnings = [], []
+    for i, c in enumerate(contacts.contacts):
+        where = f"{source}: contacts.{i} ({c.role}, {c.channel.value})"
+        role = policy.roles.get(c.role)
+        if role is None:
+            errors.append(f"{where}: role {c.role!r} is not in the policy (have {', '.join(sorted(policy.roles))})")
+            continue
+        if role.per_customer and not c.customer:
+            errors.append(f"{where}: role {c.role} is per customer: set customer")
+        age = (today - c.reviewed_on).days
+        if age > STALE_AFTER_DAYS:
+            warnings.append(f"{where}: last reviewed {c.reviewed_on.isoformat()}, {age} days ago (over {STALE_AFTER_DAYS})")
+    covered = {c.role for c in contacts.contacts}
+    for name in sorted(set(policy.roles) - covered):
+        warnings.append(f"{source}: role {name} has no contact: notifications to it reach nobody")
+    return errors, warnings

@@ -115,3 +115,33 @@ def test_bad_calendars_say_why(fields: dict, reason: str) -> None:
     base = {"timezone": "Europe/Berlin", "hours": WEEKDAYS}
     with pytest.raises(ValidationError, match=reason):
         BusinessCalendar(**{**base, **fields})
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "open_seconds"),
+    [
+        ("Europe/Berlin", date(2026, 3, 29), 23 * HOUR),  # spring forward: the day has 23 hours
+        ("Europe/Berlin", date(2026, 10, 25), 25 * HOUR),  # fall back: 25 hours
+        ("America/New_York", date(2026, 3, 8), 23 * HOUR),
+        ("America/New_York", date(2026, 11, 1), 25 * HOUR),
+    ],
+)
+def test_open_time_on_dst_days_is_real_elapsed_time(zone: str, day: date, open_seconds: int) -> None:
+    tz = ZoneInfo(zone)
+    c = cal(zone, hours={"sun": ["00:00-24:00"]})
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    end = datetime(day.year, day.month, day.day + 1, tzinfo=tz)
+    assert c.elapsed(start, end) == open_seconds
+    # 5 open hours from midnight end at 06:00 local on spring-forward day (02:00-03:00 does not exist).
+    if open_seconds == 23 * HOUR:
+        assert c.advance(start, [5 * HOUR]) == [datetime(day.year, day.month, day.day, 6, 0, tzinfo=tz)]
+    else:
+        assert c.advance(start, [5 * HOUR]) == [datetime(day.year, day.month, day.day, 4, 0, tzinfo=tz)]
+
+
+def test_new_year_holiday_and_eve_of_a_long_weekend() -> None:
+    c = cal(holidays=[date(2026, 12, 25), date(2026, 12, 26), date(2027, 1, 1)])
+    # Thursday 31 Dec 17:00 + 2h: 1h on the 31st, 1 Jan a holiday, weekend, Monday 4 Jan 09:00.
+    assert c.advance(berlin(2026, 12, 31, 17, 0), [2 * HOUR]) == [berlin(2027, 1, 4, 9, 0)]
+    # Opened on the holiday itself: the clock starts on the next working day.
+    assert c.advance(berlin(2027, 1, 1, 10, 0), [HOUR]) == [berlin(2027, 1, 4, 9, 0)]

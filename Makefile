@@ -23,9 +23,9 @@ dev: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make histories: re-record the replay histories in tests/histories/ (on purpose only).
+## make histories [SCENARIOS="name ..."]: record replay histories in tests/histories/ (on purpose only).
 histories: $(VENV)/.installed
-	$(BIN)/python -m tests.record_histories
+	$(BIN)/python -m tests.record_histories $(SCENARIOS)
 
 ## make bench: run the benchmarks in bench/.
 bench: $(VENV)/.installed

@@ -18,7 +18,7 @@ async def notify_console(note: Notification) -> Delivery:
     info = activity.info()
     log.warning(
         "notification", idempotency_key=note.idempotency_key, ticket_id=note.ticket_id,
-        customer=note.customer, severity=note.severity.value, kind=note.kind, clock=note.clock.value,
+        customer=note.customer, severity=note.severity.value, kind=note.kind, clock=note.clock.value if note.clock else None,
         due=note.due.isoformat(), summary=note.summary, attempt=info.attempt,
     )
     return Delivery(idempotency_key=note.idempotency_key, channel="console", delivered_at=datetime.now(UTC))

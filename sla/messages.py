@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
-from sla.ticket import ClockName, SlaState, TicketState
+from sla.policy import PolicySnapshot
+from sla.ticket import ClockName, SlaState, TicketState, TicketStatus
 
 
 class Acknowledge(BaseModel):
@@ -16,6 +18,48 @@ class Acknowledge(BaseModel):
 
     by: str = Field(min_length=1, max_length=200, description="Who takes the ticket (agent id or name).")
     note: str | None = Field(default=None, max_length=2000)
+
+
+class Respond(BaseModel):
+    """A message from support to the customer: it meets the response clocks."""
+
+    by: str = Field(min_length=1, max_length=200)
+    message_id: str | None = Field(default=None, max_length=200, description="Your id of the message, for the record.")
+
+
+class CustomerMessage(BaseModel):
+    """The customer wrote (e.g. an e-mail reply): resumes a wait, reopens a Solved ticket."""
+
+    message_id: str | None = Field(default=None, max_length=200)
+
+
+class StatusChange(BaseModel):
+    """Move an open ticket to Pending, Waiting on Customer or Waiting on Third Party."""
+
+    status: TicketStatus
+    by: str = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Reopen(BaseModel):
+    by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Csat(BaseModel):
+    """Customer satisfaction after Solved: 1-5, or good/bad."""
+
+    score: Literal["1", "2", "3", "4", "5", "good", "bad"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class SeverityPlanChange(BaseModel):
+    """Change severity and/or plan: every clock is re-planned from the original open time."""
+
+    by: str = Field(min_length=1, max_length=200)
+    severity: Severity | None = None
+    plan: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class Resolve(BaseModel):
@@ -34,6 +78,15 @@ class TicketView(BaseModel):
     targets: list[EffectiveTarget]
     next_due: Obligation | None
     policy_digest: str | None = None
+    runs: int = Field(default=1, description="How many histories the ticket has had (continue-as-new).")
+
+
+class TicketContinued(BaseModel):
+    """What a ticket's workflow carries into a fresh history (continue-as-new)."""
+
+    state: TicketState
+    snapshot: PolicySnapshot
+    runs: int = Field(description="How many histories this ticket has had before this one.")
 
 
 class SnapshotRequest(BaseModel):
@@ -49,7 +102,7 @@ class Notification(BaseModel):
     customer: str
     severity: Severity
     kind: str
-    clock: ClockName
+    clock: ClockName | None = None
     due: datetime
     summary: str
 

@@ -6,19 +6,22 @@ a hypothetical ticket, and the tests ask it directly.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 from sla.durations import Duration
 from sla.policy import Policy
-from sla.ticket import ClockName, ClockRecord, TicketState
+from sla.ticket import ClockName, ClockRecord, TicketState, TicketStatus
 
 
 class ObligationKind(StrEnum):
     WARNING = "warning"
     BREACH = "breach"
+    FOLLOW_UP = "follow_up"
+    AUTO_SOLVE = "auto_solve"
+    AUTO_CLOSE = "auto_close"
 
 
 class EffectiveTarget(BaseModel):
@@ -39,7 +42,7 @@ class Obligation(BaseModel):
 
     id: str
     kind: ObligationKind
-    clock: ClockName
+    clock: ClockName | None = None
     due: datetime
     summary: str
     percent: int | None = None
@@ -60,7 +63,7 @@ def _target_and_warnings(
     percents = policy.warnings_for(record.clock)
     best: EffectiveTarget | None = None
     best_warnings: list[tuple[int, datetime | None]] = []
-    for rule_name, rule in policy.candidate_targets(record.clock, state.severity, ticket.plan, ticket.category):
+    for rule_name, rule in policy.candidate_targets(record.clock, state.severity, state.plan, ticket.category):
         calendar_name = rule.calendar or policy.default_calendar
         calendar = policy.calendar(calendar_name)
         seconds = rule.within.seconds(calendar.business_day_seconds)
@@ -94,6 +97,10 @@ def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
     it finds overdue (after an outage, or when a severity raise moves deadlines into the past).
     """
     found: list[tuple[datetime, int, bool, Obligation]] = []
+    for ob in lifecycle_obligations(policy, state):
+        found.append((ob.due, -1, False, ob))
+    if state.finished:
+        return [ob for *_, ob in sorted(found, key=lambda item: item[:3])]
     for order, record in enumerate(state.clocks.values()):
         if not record.running:
             continue
@@ -112,3 +119,27 @@ def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
             found.append((target.due, order, True, Obligation(id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}")))
     found.sort(key=lambda item: item[:3])
     return [ob for *_, ob in found]
+
+
+def lifecycle_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
+    """Follow-ups and auto-solve while waiting on the customer; auto-close once solved."""
+    rules = policy.lifecycle
+    tid = state.ticket.ticket_id
+    found: list[Obligation] = []
+    if state.status is TicketStatus.WAITING_ON_CUSTOMER and state.waiting_since is not None:
+        every = timedelta(seconds=rules.follow_up_every.seconds(0))
+        prefix = f"{tid}/waiting/{state.waiting_cycle}"
+        for n in range(1, rules.follow_ups_before_solve + 1):
+            oid = f"{prefix}/follow_up{n}"
+            if not state.has_fired(oid):
+                found.append(Obligation(id=oid, kind=ObligationKind.FOLLOW_UP, due=state.waiting_since + n * every,
+                                        summary=f"follow-up {n} of {rules.follow_ups_before_solve} to the customer"))
+        solve_at = min(state.waiting_since + timedelta(seconds=rules.auto_solve_after.seconds(0)),
+                       state.waiting_since + (rules.follow_ups_before_solve + 1) * every)
+        found.append(Obligation(id=f"{prefix}/auto_solve", kind=ObligationKind.AUTO_SOLVE, due=solve_at,
+                                summary="solve: no answer from the customer"))
+    if state.status is TicketStatus.SOLVED and state.solved_at is not None:
+        found.append(Obligation(id=f"{tid}/solved/{state.solve_count}/auto_close", kind=ObligationKind.AUTO_CLOSE,
+                                due=state.solved_at + timedelta(seconds=rules.close_after_solved.seconds(0)),
+                                summary=f"close: solved {rules.close_after_solved} ago, reopen window ends"))
+    return found

@@ -68,6 +68,26 @@ class RoleRules(_Strict):
     per_customer: bool = False
 
 
+class LifecycleRules(_Strict):
+    """Waiting-on-customer follow-ups, auto-solve, auto-close, and the workflow's history budget."""
+
+    follow_up_every: Duration = Field(default=Duration.parse("48h"), description="Follow-up to the customer this often while waiting on them.")
+    follow_ups_before_solve: int = Field(default=3, ge=0, le=20)
+    auto_solve_after: Duration = Field(default=Duration.parse("7 days"), description="Solved this long after entering Waiting on Customer, at the latest.")
+    close_after_solved: Duration = Field(default=Duration.parse("3 days"), description="A Solved ticket closes this long after solving unless the customer writes.")
+    continue_as_new_after_events: int = Field(
+        default=2000, ge=100, le=40000,
+        description="The ticket's workflow starts a fresh history (carrying its state) past this many events.",
+    )
+
+    @model_validator(mode="after")
+    def _wall_clock(self) -> "LifecycleRules":
+        for name in ("follow_up_every", "auto_solve_after", "close_after_solved"):
+            if getattr(self, name).business:
+                raise ValueError(f"{name}: give a wall-clock duration such as '48h' or '3 days'")
+        return self
+
+
 class Policy(_Strict):
     """A whole SLA policy, as loaded from TOML and validated."""
 
@@ -81,6 +101,7 @@ class Policy(_Strict):
     plans: dict[Name, PlanRules] = Field(default_factory=dict)
     categories: dict[Name, CategoryRules] = Field(default_factory=dict)
     roles: dict[Name, RoleRules] = Field(default_factory=dict)
+    lifecycle: LifecycleRules = Field(default_factory=LifecycleRules)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":

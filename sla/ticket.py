@@ -56,6 +56,7 @@ class TicketOpened(BaseModel):
     opened_at: AwareDatetime
     plan: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    follows: str | None = Field(default=None, pattern=ID_PATTERN, description="The closed ticket this one follows up.")
 
 
 class Pause(BaseModel):
@@ -84,10 +85,20 @@ class FiredObligation(BaseModel):
 
     id: str
     kind: str
-    clock: ClockName
+    clock: ClockName | None = None
     due: datetime
     fired_at: datetime
     delivered: bool = True
+
+
+class SeverityChange(BaseModel):
+    at: datetime
+    by: str
+    severity_from: Severity
+    severity_to: Severity
+    plan_from: str | None = None
+    plan_to: str | None = None
+    reason: str | None = None
 
 
 class TicketState(BaseModel):
@@ -96,9 +107,19 @@ class TicketState(BaseModel):
     ticket: TicketOpened
     status: TicketStatus = TicketStatus.OPEN
     severity: Severity
+    plan: str | None = None
     acknowledged_by: str | None = None
     acknowledged_at: datetime | None = None
     solved_at: datetime | None = None
+    closed_at: datetime | None = None
+    solve_count: int = 0
+    reopen_count: int = 0
+    waiting_since: datetime | None = Field(default=None, description="When the ticket entered Waiting on Customer (None when not waiting).")
+    waiting_cycle: int = 0
+    customer_messages: int = 0
+    responses: int = 0
+    csat: str | None = None
+    severity_changes: list[SeverityChange] = Field(default_factory=list)
     clocks: dict[ClockName, ClockRecord] = Field(default_factory=dict)
     fired: list[FiredObligation] = Field(default_factory=list)
 
@@ -109,6 +130,7 @@ class TicketState(BaseModel):
         return cls(
             ticket=ticket,
             severity=ticket.severity,
+            plan=ticket.plan,
             clocks={
                 ClockName.FIRST_RESPONSE: ClockRecord(clock=ClockName.FIRST_RESPONSE, started_at=at),
                 ClockName.RESOLUTION: ClockRecord(clock=ClockName.RESOLUTION, started_at=at),
@@ -117,6 +139,19 @@ class TicketState(BaseModel):
 
     def has_fired(self, obligation_id: str) -> bool:
         return any(f.id == obligation_id for f in self.fired)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (TicketStatus.SOLVED, TicketStatus.CLOSED)
+
+    def compacted(self) -> "TicketState":
+        """The state without fired obligations of past clock cycles and past waits/solves,
+        which can never be planned again: what continue-as-new carries."""
+        current = {f"{self.ticket.ticket_id}/{c.clock.value}/{c.cycle}/" for c in self.clocks.values()}
+        current.add(f"{self.ticket.ticket_id}/waiting/{self.waiting_cycle}/")
+        current.add(f"{self.ticket.ticket_id}/solved/{self.solve_count}/")
+        keep = [f for f in self.fired if f.id.rsplit("/", 1)[0] + "/" in current]
+        return self.model_copy(update={"fired": keep})
 
     @property
     def sla_state(self) -> SlaState:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sla.messages import Acknowledge, Resolve, TicketView
+from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange, TicketView
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
 from starter.client import TicketClient, TicketError
@@ -67,16 +67,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", help="customer plan, e.g. enterprise, premium, starter")
     p.add_argument("--category", help="ticket category, e.g. technical_incident, billing_dispute, general_inquiry")
     p.add_argument("--opened-at", type=_instant, help="when the ticket was opened (ISO 8601 with offset; default now)")
+    p.add_argument("--follows", metavar="TICKET", help="the closed ticket this one follows up")
 
     p = sub.add_parser("ack", parents=[common], help="acknowledge a ticket: an agent takes it")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--by", required=True, help="who takes the ticket")
     p.add_argument("--note")
 
-    p = sub.add_parser("resolve", parents=[common], help="resolve a ticket: Solved, its clocks stop")
+    p = sub.add_parser("respond", parents=[common], help="record a message from support to the customer (meets response clocks)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--by", required=True, help="who answered")
+    p.add_argument("--message-id", help="your id of the message")
+
+    p = sub.add_parser("message", parents=[common], help="record a message from the customer (resumes a wait, reopens a Solved ticket)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--message-id", help="your id of the message")
+
+    p = sub.add_parser("status", parents=[common], help="set status: pending, waiting_on_customer or waiting_on_third_party")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("status", choices=["pending", "waiting_on_customer", "waiting_on_third_party"])
+    p.add_argument("--by", required=True)
+    p.add_argument("--reason")
+
+    for name, status, what in (("wait-customer", "waiting_on_customer", "the customer"), ("wait-third-party", "waiting_on_third_party", "a third party")):
+        p = sub.add_parser(name, parents=[common], help=f"set status {status}: waiting on {what} (pauses the clocks the policy names)")
+        p.add_argument("ticket_id", metavar="TICKET")
+        p.add_argument("--by", required=True)
+        p.add_argument("--reason")
+        p.set_defaults(status=status)
+
+    p = sub.add_parser("resolve", parents=[common], help="resolve a ticket: Solved, its clocks stop; it closes 3 days later")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--by", required=True, help="who resolves it")
     p.add_argument("--resolution", help="what fixed it")
+
+    p = sub.add_parser("reopen", parents=[common], help="reopen a Solved ticket")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--by", required=True)
+    p.add_argument("--reason", required=True)
+
+    p = sub.add_parser("csat", parents=[common], help="record the customer's satisfaction after Solved: 1-5, good or bad")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("score", choices=["1", "2", "3", "4", "5", "good", "bad"])
+    p.add_argument("--comment")
+
+    p = sub.add_parser("severity", parents=[common], help="change severity and/or plan: every clock is re-planned from the open time")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("severity", nargs="?", type=_severity, help="the new severity (sev1..sev4 or an alias)")
+    p.add_argument("--plan", help="the new customer plan")
+    p.add_argument("--by", required=True)
+    p.add_argument("--reason")
 
     p = sub.add_parser("show", parents=[common], help="show a ticket's state, clocks and next deadline")
     p.add_argument("ticket_id", metavar="TICKET")
@@ -122,24 +162,43 @@ def render_view(view: TicketView, link: str, now: datetime) -> str:
             how = f"met {_iso(record.met_at)}"
         elif record.stopped_at:
             how = f"stopped {_iso(record.stopped_at)}"
+        elif record.pauses and record.pauses[-1].ended_at is None:
+            how = f"paused since {_iso(record.pauses[-1].started_at)}"
         elif name in targets and targets[name].due:
             tg = targets[name]
             how = f"running, due {_iso(tg.due)} ({tg.within}, {tg.rule})"
         else:
-            how = "running, paused"
+            how = "running, no target"
+        if record.cycle > 1:
+            how += f" (cycle {record.cycle})"
         if record.breached_at:
             how += f", BREACHED at {_iso(record.breached_at)}"
         lines.append(f"    {name.label:<15} {how}")
-    if view.next_due:
-        lines.append(f"  next:     {view.next_due.summary} at {_iso(view.next_due.due)} ({_in(view.next_due.due - now)})")
+    extra = [f"reopened {s.reopen_count}x"] if s.reopen_count else []
+    extra += [f"CSAT {s.csat}"] if s.csat else []
+    extra += [f"waiting on the customer since {_iso(s.waiting_since)}"] if s.waiting_since else []
+    extra += [f"{c.severity_from.value} -> {c.severity_to.value} by {c.by} at {_iso(c.at)}" for c in s.severity_changes if c.severity_from != c.severity_to]
+    if extra:
+        lines.append(f"  notes:    {'; '.join(extra)}")
+    if view.upcoming:
+        lines.append("  upcoming:")
+        for ob in view.upcoming[:6]:
+            lines.append(f"    {_iso(ob.due)}  {ob.summary} ({_in(ob.due - now)})")
     else:
-        lines.append("  next:     nothing due")
+        lines.append("  upcoming: nothing due")
     lines.append(f"  ui:       {link}")
     return "\n".join(lines)
 
 
 def render_state(state: TicketState) -> str:
-    return f"{state.ticket.ticket_id}: {state.status.value}" + (f", owner {state.acknowledged_by}" if state.acknowledged_by else "")
+    parts = [f"{state.ticket.ticket_id}: {state.status.value}", state.severity.label]
+    if state.acknowledged_by:
+        parts.append(f"owner {state.acknowledged_by}")
+    if state.reopen_count:
+        parts.append(f"reopened {state.reopen_count}x")
+    if state.csat:
+        parts.append(f"CSAT {state.csat}")
+    return ", ".join(parts)
 
 
 async def _run(args: argparse.Namespace) -> Any:
@@ -149,7 +208,7 @@ async def _run(args: argparse.Namespace) -> Any:
             ticket = TicketOpened(
                 ticket_id=args.ticket_id or f"T-{uuid.uuid4().hex[:10]}", customer=args.customer, title=args.title,
                 severity=args.severity, channel=args.channel, plan=args.plan, category=args.category,
-                opened_at=args.opened_at or datetime.now(UTC),
+                opened_at=args.opened_at or datetime.now(UTC), follows=args.follows,
             )
         except ValidationError as exc:
             raise UsageError(_validation_line(exc)) from None
@@ -160,16 +219,34 @@ async def _run(args: argparse.Namespace) -> Any:
     if args.command == "show":
         view = await client.view(args.ticket_id)
         return view.model_dump(mode="json"), render_view(view, client.link(args.ticket_id), datetime.now(UTC))
-    if args.command in ("ack", "resolve"):
-        try:
-            if args.command == "ack":
-                state = await client.acknowledge(args.ticket_id, Acknowledge(by=args.by, note=args.note))
-            else:
-                state = await client.resolve(args.ticket_id, Resolve(by=args.by, resolution=args.resolution))
-        except ValidationError as exc:
-            raise UsageError(_validation_line(exc)) from None
-        return state.model_dump(mode="json"), render_state(state)
-    raise UsageError(f"unknown command {args.command}")
+    try:
+        send = _UPDATES[args.command]
+    except KeyError:
+        raise UsageError(f"unknown command {args.command}") from None
+    try:
+        state = await send(client, args)
+    except ValidationError as exc:
+        raise UsageError(_validation_line(exc)) from None
+    return state.model_dump(mode="json"), render_state(state)
+
+
+def _status(client: TicketClient, a: argparse.Namespace):
+    return client.set_status(a.ticket_id, StatusChange(status=a.status, by=a.by, reason=a.reason))
+
+
+# Each update command: how to build its request and send it (models validate before sending).
+_UPDATES = {
+    "ack": lambda c, a: c.acknowledge(a.ticket_id, Acknowledge(by=a.by, note=a.note)),
+    "respond": lambda c, a: c.respond(a.ticket_id, Respond(by=a.by, message_id=a.message_id)),
+    "message": lambda c, a: c.customer_message(a.ticket_id, CustomerMessage(message_id=a.message_id)),
+    "status": _status,
+    "wait-customer": _status,
+    "wait-third-party": _status,
+    "resolve": lambda c, a: c.resolve(a.ticket_id, Resolve(by=a.by, resolution=a.resolution)),
+    "reopen": lambda c, a: c.reopen(a.ticket_id, Reopen(by=a.by, reason=a.reason)),
+    "csat": lambda c, a: c.record_csat(a.ticket_id, Csat(score=a.score, comment=a.comment)),
+    "severity": lambda c, a: c.change_severity(a.ticket_id, SeverityPlanChange(by=a.by, severity=a.severity, plan=a.plan, reason=a.reason)),
+}
 
 
 def _validation_line(exc: ValidationError) -> str:

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from sla.messages import Acknowledge, Resolve, TicketView
+from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange, TicketView
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
 from workflows.ticket import TicketWorkflow
@@ -63,19 +65,24 @@ class TicketClient:
             pass
         except RPCError as exc:
             raise _rpc_error(exc, ticket.ticket_id) from None
-        description = await self._describe(ticket.ticket_id)
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            raise TicketError(f"ticket {ticket.ticket_id} exists and is {description.status.name.lower()}: open a follow-up ticket with a new id")
-        return Opened(ticket.ticket_id, description.run_id, False, self.link(ticket.ticket_id))
+        run_id, status = await self._execution(ticket.ticket_id)
+        if status != WorkflowExecutionStatus.RUNNING:
+            raise TicketError(f"ticket {ticket.ticket_id} exists and is {status.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
+        return Opened(ticket.ticket_id, run_id, False, self.link(ticket.ticket_id))
 
     def _handle(self, ticket_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle_for(TicketWorkflow.run, ticket_id)
 
-    async def _describe(self, ticket_id: str):
+    async def _execution(self, ticket_id: str) -> tuple[str, WorkflowExecutionStatus]:
+        """(run id, status) of a ticket's latest run, without decoding its search attributes."""
         try:
-            return await self._handle(ticket_id).describe()
+            response = await self.client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+                namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=ticket_id),
+            ))
         except RPCError as exc:
             raise _rpc_error(exc, ticket_id) from None
+        info = response.workflow_execution_info
+        return info.execution.run_id, WorkflowExecutionStatus(info.status)
 
     async def view(self, ticket_id: str) -> TicketView:
         try:
@@ -86,18 +93,45 @@ class TicketClient:
             raise TicketError(f"ticket {ticket_id}: query failed: {exc}") from None
 
     async def acknowledge(self, ticket_id: str, request: Acknowledge) -> TicketState:
-        return await self._update(ticket_id, TicketWorkflow.acknowledge, request)
+        return await self.update(ticket_id, TicketWorkflow.acknowledge, request)
+
+    async def respond(self, ticket_id: str, request: Respond) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.respond, request)
+
+    async def set_status(self, ticket_id: str, request: StatusChange) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.set_status, request)
+
+    async def customer_message(self, ticket_id: str, request: CustomerMessage) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.customer_message, request)
 
     async def resolve(self, ticket_id: str, request: Resolve) -> TicketState:
-        return await self._update(ticket_id, TicketWorkflow.resolve, request)
+        return await self.update(ticket_id, TicketWorkflow.resolve, request)
 
-    async def _update(self, ticket_id: str, update, request) -> TicketState:
+    async def reopen(self, ticket_id: str, request: Reopen) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.reopen, request)
+
+    async def record_csat(self, ticket_id: str, request: Csat) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.record_csat, request)
+
+    async def change_severity(self, ticket_id: str, request: SeverityPlanChange) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.change_severity, request)
+
+    async def update(self, ticket_id: str, update, request) -> TicketState:
+        """Send one update and return the ticket's new state; a refusal raises TicketError with the reason."""
         try:
             return await self._handle(ticket_id).execute_update(update, request)
         except WorkflowUpdateFailedError as exc:
             raise TicketError(f"ticket {ticket_id}: {update_failure_reason(exc)}") from None
         except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                await self._refuse_if_closed(ticket_id)
             raise _rpc_error(exc, ticket_id) from None
+
+    async def _refuse_if_closed(self, ticket_id: str) -> None:
+        """A finished ticket's workflow answers 'not found' to updates; say what that means."""
+        _, status = await self._execution(ticket_id)
+        if status != WorkflowExecutionStatus.RUNNING:
+            raise TicketError(f"ticket {ticket_id} is closed: open a follow-up ticket (escalator open --follows {ticket_id} ...)")
 
 
 def update_failure_reason(exc: WorkflowUpdateFailedError) -> str:
@@ -123,8 +157,6 @@ def _first_line(exc: BaseException) -> str:
 
 def _rpc_error(exc: RPCError, ticket_id: str) -> TicketError:
     if exc.status == RPCStatusCode.NOT_FOUND:
-        if "completed" in str(exc):
-            return TicketError(f"ticket {ticket_id} is finished: it takes no more messages")
         return TicketError(f"no ticket {ticket_id}")
     if exc.status == RPCStatusCode.UNAVAILABLE:
         return TicketError(f"Temporal is unavailable: {_first_line(exc)}")

@@ -1,5 +1,9 @@
 """Re-record the replay histories in tests/histories/: `make histories` (on purpose only).
 
+`python -m tests.record_histories NAME...` records only the named scenarios; add new ones
+that way rather than re-recording the old, which prove that tickets started under older
+code still replay.
+
 Each scenario runs a real ticket on the time-skipping test server and saves its history as
 JSON. A change to workflow code must keep the saved histories replaying (tests/test_replay.py);
 re-recording them is a deliberate act that the commit doing it explains.
@@ -16,7 +20,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from sla.messages import Acknowledge, Resolve
+from sla.messages import Acknowledge, Csat, CustomerMessage, Resolve, Respond, SeverityPlanChange, StatusChange
 from sla.ticket import TicketOpened
 from tests.conftest import binary, register_search_attributes
 from worker.main import build_worker
@@ -48,12 +52,57 @@ async def sev2_enterprise_acknowledged(env: WorkflowEnvironment, task_queue: str
     return handle
 
 
-SCENARIOS = {"sev1_breached_then_resolved": sev1_breached_then_resolved, "sev2_enterprise_acknowledged": sev2_enterprise_acknowledged}
+async def sev3_full_lifecycle(env: WorkflowEnvironment, task_queue: str):
+    """open -> first response -> wait on customer (a follow-up) -> reply -> resolve -> auto-close."""
+    opened = TicketOpened(ticket_id="T-replay-sev3", customer="INITECH", title="Report totals are off",
+                          severity="sev3", channel="email", opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(hours=2))
+    await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="carol"))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="carol"))
+    await handle.execute_update(TicketWorkflow.set_status, StatusChange(status="waiting_on_customer", by="carol"))
+    await env.sleep(timedelta(hours=50))
+    await handle.signal(TicketWorkflow.customer_message_received, CustomerMessage(message_id="reply-1"))
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="carol"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="carol"))
+    await handle.execute_update(TicketWorkflow.record_csat, Csat(score="5"))
+    await handle.result()
+    return handle
 
 
-async def main() -> None:
+async def sev2_raised_to_sev1_reopened(env: WorkflowEnvironment, task_queue: str):
+    opened = TicketOpened(ticket_id="T-replay-raise", customer="ACME", title="Slow checkout", severity="sev2",
+                          plan="premium", opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(hours=3))
+    await handle.execute_update(TicketWorkflow.change_severity, SeverityPlanChange(by="dave", severity="sev1", reason="outage"))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="dave"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="dave"))
+    await env.sleep(timedelta(days=1))
+    await handle.execute_update(TicketWorkflow.customer_message, CustomerMessage(message_id="still-broken"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="dave"))
+    await handle.result()
+    return handle
+
+
+# Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
+SCENARIOS = {
+    "sev1_breached_then_resolved": sev1_breached_then_resolved,
+    "sev2_enterprise_acknowledged": sev2_enterprise_acknowledged,
+    "sev3_full_lifecycle": sev3_full_lifecycle,
+    "sev2_raised_to_sev1_reopened": sev2_raised_to_sev1_reopened,
+}
+
+
+async def main(names: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {', '.join(sorted(unknown))}: have {', '.join(SCENARIOS)}")
     for name, scenario in SCENARIOS.items():
+        if names and name not in names:
+            continue
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
         )
@@ -70,6 +119,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
     sys.stdout.flush()
     os._exit(0)  # skip finalization: temporalio/sdk-python issue 300 aborts it at random

@@ -42,11 +42,13 @@ async def test_open_ack_show_and_find_by_search_attributes(dev_env: WorkflowEnvi
 
         code, out, err = await escalator(dev_env, "ack", f"T-{unique}", "--by", "alice")
         assert code == 0, err
-        assert "owner alice" in out
+        assert "owner alice" in out and "pending" in out
+        code, out, err = await escalator(dev_env, "respond", f"T-{unique}", "--by", "alice")
+        assert code == 0, err
 
         code, out, err = await escalator(dev_env, "show", f"T-{unique}")
         assert code == 0, err
-        assert "Sev-1" in out and "first response" in out and "met" in out and "next:" in out
+        assert "Sev-1" in out and "first response" in out and "met" in out and "upcoming:" in out
 
         query = f"Severity = 'sev1' AND Customer = '{customer}'"
         for _ in range(50):

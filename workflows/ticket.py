@@ -1,7 +1,8 @@
 """TicketWorkflow: a thin durable loop around the planner.
 
 Wait until the first obligation is due or a message arrives; act on what is due (notify
-through an activity, record it in the state); ask the planner again.
+through an activity, apply lifecycle rules); ask the planner again. The rules themselves live
+in the pure `sla` package; this module only makes them durable.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from sla.messages import Acknowledge, Delivery, Notification, Resolve, SnapshotRequest, TicketView
+    from sla import lifecycle
+    from sla.messages import (
+        Acknowledge, Csat, CustomerMessage, Delivery, Notification, Reopen, Resolve, Respond,
+        SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketView,
+    )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
     from sla.policy import PolicySnapshot
     from sla.ticket import ClockName, FiredObligation, TicketOpened, TicketState, TicketStatus
@@ -23,27 +28,35 @@ with workflow.unsafe.imports_passed_through():
 
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=10)
 
+# Tickets started before this patch ended at Solved, and acknowledging met the first response.
+LIFECYCLE_PATCH = "lifecycle-v1"
+
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
 class TicketWorkflow:
     @workflow.init
-    def __init__(self, opened: TicketOpened) -> None:
+    def __init__(self, start: TicketOpened | TicketContinued) -> None:
         # Handlers may run before run() starts: everything they touch exists from here.
-        self._state = TicketState.opened(opened)
-        self._snapshot: PolicySnapshot | None = None
+        if isinstance(start, TicketContinued):
+            self._state, self._snapshot, self._runs = start.state, start.snapshot, start.runs
+        else:
+            self._state, self._snapshot, self._runs = TicketState.opened(start), None, 0
         self._changed = False
         self._published: dict[str, object] = {}
 
     @workflow.run
-    async def run(self, opened: TicketOpened) -> TicketState:
-        self._snapshot = await workflow.execute_activity(
-            contract.ACTIVITY_SNAPSHOT_POLICY,
-            SnapshotRequest(ticket_id=opened.ticket_id, opened_at=opened.opened_at),
-            result_type=PolicySnapshot,
-            start_to_close_timeout=timedelta(seconds=30),
-            summary="snapshot the SLA policy",
-        )
-        while self._state.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
+    async def run(self, start: TicketOpened | TicketContinued) -> TicketState:
+        if self._snapshot is None:
+            self._snapshot = await workflow.execute_activity(
+                contract.ACTIVITY_SNAPSHOT_POLICY,
+                SnapshotRequest(ticket_id=self._state.ticket.ticket_id, opened_at=self._state.ticket.opened_at),
+                result_type=PolicySnapshot,
+                start_to_close_timeout=timedelta(seconds=30),
+                summary="snapshot the SLA policy",
+            )
+        while self._state.status is not TicketStatus.CLOSED:
+            if self._state.status is TicketStatus.SOLVED and not workflow.patched(LIFECYCLE_PATCH):
+                break
             now = workflow.now()
             upcoming = plan(self._snapshot.policy, self._state, now)
             self._publish(upcoming, now)
@@ -52,10 +65,18 @@ class TicketWorkflow:
                 for ob in due:
                     await self._act(ob)
                 continue
+            if self._history_is_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(TicketContinued(state=self._state.compacted(), snapshot=self._snapshot, runs=self._runs + 1))
             await self._wait(upcoming[0] if upcoming else None, now)
         self._publish([], workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        limit = self._snapshot.policy.lifecycle.continue_as_new_after_events
+        return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
 
     async def _wait(self, nxt: Obligation | None, now: datetime) -> None:
         self._changed = False
@@ -70,7 +91,21 @@ class TicketWorkflow:
 
     async def _act(self, ob: Obligation) -> None:
         state = self._state
+        # Lifecycle moves are dated at their due instant, not at whenever this task ran.
+        if ob.kind is ObligationKind.AUTO_CLOSE:
+            lifecycle.apply_close(state, ob.due)
+        elif ob.kind is ObligationKind.AUTO_SOLVE:
+            lifecycle.apply_resolve(self._snapshot.policy, state, ob.due)
         delivered = True
+        if ob.kind is not ObligationKind.AUTO_CLOSE:
+            delivered = await self._notify(ob)
+        state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
+        if ob.kind is ObligationKind.BREACH and ob.clock is not None and state.clocks[ob.clock].breached_at is None:
+            state.clocks[ob.clock].breached_at = ob.due
+        workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat()})
+
+    async def _notify(self, ob: Obligation) -> bool:
+        state = self._state
         try:
             await workflow.execute_activity(
                 contract.ACTIVITY_NOTIFY,
@@ -83,16 +118,11 @@ class TicketWorkflow:
                 retry_policy=NOTIFY_RETRY,
                 summary=f"notify: {ob.summary}",
             )
+            return True
         except ActivityError as err:
             # A notifier down for good must not stop the ticket's other clocks.
-            delivered = False
             workflow.logger.error("notification failed for good", extra={"obligation": ob.id, "error": str(err.cause)})
-        state.fired.append(
-            FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered)
-        )
-        if ob.kind is ObligationKind.BREACH and state.clocks[ob.clock].breached_at is None:
-            state.clocks[ob.clock].breached_at = ob.due
-        workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat()})
+            return False
 
     def _publish(self, upcoming: list[Obligation], now: datetime) -> None:
         """Keep search attributes and the current details in step with the state."""
@@ -112,63 +142,141 @@ class TicketWorkflow:
                 sa.NEXT_DUE_AT.value_set(nxt.due) if nxt else sa.NEXT_DUE_AT.value_unset(),
             ])
             self._published = values
-        lines = [f"**{state.status.label}**, SLA {state.sla_state.value}."]
+        lines = [f"**{state.status.label}**, {state.severity.label}, SLA {state.sla_state.value}."]
         if nxt:
             lines.append(f"Waiting for: {nxt.summary}, at {nxt.due.isoformat()} (in {_words(nxt.due - now)}).")
-        elif state.status not in (TicketStatus.SOLVED, TicketStatus.CLOSED):
+        elif state.status is not TicketStatus.CLOSED:
             lines.append("Nothing due: waiting for the next message.")
         if state.acknowledged_by:
-            lines.append(f"Acknowledged by {state.acknowledged_by}.")
+            lines.append(f"Owner: {state.acknowledged_by}.")
+        if self._runs:
+            lines.append(f"History {self._runs + 1} of this ticket (continued as new).")
         workflow.set_current_details("\n\n".join(lines))
 
     def _touch(self) -> TicketState:
         self._changed = True
         return self._state
 
+    @property
+    def _policy(self):
+        # Messages can arrive before the snapshot does; rules that need the policy wait for it.
+        return self._snapshot.policy
+
+    # --- updates --------------------------------------------------------------------------
+
     @workflow.update(name=contract.UPDATE_ACKNOWLEDGE)
-    def acknowledge(self, request: Acknowledge) -> TicketState:
-        """An agent takes the ticket; in this first version it also meets the first response."""
+    async def acknowledge(self, request: Acknowledge) -> TicketState:
+        """An agent takes the ticket (Open -> Pending); it meets no clock."""
+        await self._snapshot_ready()
         now = workflow.now()
-        self._state.acknowledged_by = request.by.strip()
-        self._state.acknowledged_at = now
-        first = self._state.clocks[ClockName.FIRST_RESPONSE]
-        if first.met_at is None:
-            first.met_at = now
-        workflow.logger.info("acknowledged", extra={"by": self._state.acknowledged_by})
+        if workflow.patched(LIFECYCLE_PATCH):
+            lifecycle.apply_acknowledge(self._policy, self._state, request, now)
+        else:
+            self._state.acknowledged_by, self._state.acknowledged_at = request.by.strip(), now
+            first = self._state.clocks[ClockName.FIRST_RESPONSE]
+            if first.met_at is None:
+                first.met_at = now
+        workflow.logger.info("acknowledged", extra={"by": request.by})
         return self._touch()
 
     @acknowledge.validator
     def _validate_acknowledge(self, request: Acknowledge) -> None:
-        if not request.by.strip():
-            raise ValueError("by: must name who acknowledges")
-        self._refuse_when_finished("acknowledge")
-        if self._state.acknowledged_by is not None:
-            raise ValueError(f"already acknowledged by {self._state.acknowledged_by} at {self._state.acknowledged_at:%Y-%m-%dT%H:%M:%SZ}")
+        lifecycle.check_acknowledge(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_RESPOND)
+    async def respond(self, request: Respond) -> TicketState:
+        """Support wrote to the customer: the response clocks are met."""
+        await self._snapshot_ready()
+        lifecycle.apply_respond(self._policy, self._state, request, workflow.now())
+        return self._touch()
+
+    @respond.validator
+    def _validate_respond(self, request: Respond) -> None:
+        lifecycle.check_respond(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_SET_STATUS)
+    async def set_status(self, request: StatusChange) -> TicketState:
+        await self._snapshot_ready()
+        lifecycle.apply_status_change(self._policy, self._state, request, workflow.now())
+        workflow.logger.info("status changed", extra={"status": request.status.value, "by": request.by})
+        return self._touch()
+
+    @set_status.validator
+    def _validate_set_status(self, request: StatusChange) -> None:
+        lifecycle.check_status_change(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_CUSTOMER_MESSAGE)
+    async def customer_message(self, request: CustomerMessage) -> TicketState:
+        """The customer wrote: resumes a wait, reopens a Solved ticket, starts the next-response clock."""
+        await self._snapshot_ready()
+        lifecycle.apply_customer_message(self._policy, self._state, request, workflow.now())
+        return self._touch()
+
+    @customer_message.validator
+    def _validate_customer_message(self, request: CustomerMessage) -> None:
+        lifecycle.check_customer_message(self._state, request)
+
+    @workflow.signal(name=contract.SIGNAL_CUSTOMER_MESSAGE)
+    async def customer_message_received(self, request: CustomerMessage) -> None:
+        """Fire-and-forget twin of the customer_message update (e.g. from a mail gateway)."""
+        try:
+            lifecycle.check_customer_message(self._state, request)
+        except ValueError as err:
+            workflow.logger.warning("customer message ignored", extra={"reason": str(err)})
+            return
+        await self._snapshot_ready()
+        lifecycle.apply_customer_message(self._policy, self._state, request, workflow.now())
+        self._touch()
 
     @workflow.update(name=contract.UPDATE_RESOLVE)
-    def resolve(self, request: Resolve) -> TicketState:
+    async def resolve(self, request: Resolve) -> TicketState:
         """The fix is in: Solved; resolution is met and every other running clock stops."""
-        now = workflow.now()
-        self._state.status = TicketStatus.SOLVED
-        self._state.solved_at = now
-        for record in self._state.clocks.values():
-            if record.running:
-                if record.clock is ClockName.RESOLUTION:
-                    record.met_at = now
-                else:
-                    record.stopped_at = now
+        await self._snapshot_ready()
+        lifecycle.apply_resolve(self._policy, self._state, workflow.now())
         workflow.logger.info("resolved", extra={"by": request.by})
         return self._touch()
 
     @resolve.validator
     def _validate_resolve(self, request: Resolve) -> None:
-        if not request.by.strip():
-            raise ValueError("by: must name who resolves")
-        self._refuse_when_finished("resolve")
+        lifecycle.check_resolve(self._state, request)
 
-    def _refuse_when_finished(self, action: str) -> None:
-        if self._state.status in (TicketStatus.SOLVED, TicketStatus.CLOSED):
-            raise ValueError(f"cannot {action}: ticket {self._state.ticket.ticket_id} is {self._state.status.value}")
+    @workflow.update(name=contract.UPDATE_REOPEN)
+    async def reopen(self, request: Reopen) -> TicketState:
+        await self._snapshot_ready()
+        lifecycle.apply_reopen(self._policy, self._state, workflow.now())
+        workflow.logger.info("reopened", extra={"by": request.by, "reason": request.reason})
+        return self._touch()
+
+    @reopen.validator
+    def _validate_reopen(self, request: Reopen) -> None:
+        lifecycle.check_reopen(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_RECORD_CSAT)
+    def record_csat(self, request: Csat) -> TicketState:
+        lifecycle.apply_csat(self._state, request)
+        return self._touch()
+
+    @record_csat.validator
+    def _validate_csat(self, request: Csat) -> None:
+        lifecycle.check_csat(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_CHANGE_SEVERITY)
+    async def change_severity(self, request: SeverityPlanChange) -> TicketState:
+        """Re-plan every clock from the original open time under the new severity and/or plan."""
+        await self._snapshot_ready()
+        lifecycle.apply_severity_change(self._state, request, workflow.now())
+        workflow.logger.info("severity changed", extra={"severity": self._state.severity.value, "plan": self._state.plan})
+        return self._touch()
+
+    @change_severity.validator
+    def _validate_change_severity(self, request: SeverityPlanChange) -> None:
+        if self._snapshot is None:
+            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
+        lifecycle.check_severity_change(self._policy, self._state, request)
+
+    async def _snapshot_ready(self) -> None:
+        if self._snapshot is None:
+            await workflow.wait_condition(lambda: self._snapshot is not None)
 
     @workflow.query(name=contract.QUERY_STATE)
     def state(self) -> TicketView:
@@ -179,6 +287,7 @@ class TicketWorkflow:
         return TicketView(
             state=self._state, sla_state=self._state.sla_state, upcoming=upcoming, targets=targets,
             next_due=upcoming[0] if upcoming else None, policy_digest=self._snapshot.digest if self._snapshot else None,
+            runs=self._runs + 1,
         )
 
 

@@ -1,0 +1,227 @@
+"""The ticket lifecycle: which message is allowed in which status, and what it does.
+
+Each message has a `check_*` that raises ValueError with a reason a person can act on (the
+workflow's update validators call it, so a refused message writes nothing) and an `apply_*`
+that changes the state. `now` is always an argument: nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange
+from sla.policy import Policy
+from sla.ticket import ClockName, ClockRecord, Pause, SeverityChange, TicketState, TicketStatus
+
+MANUAL_STATUSES = (TicketStatus.PENDING, TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.WAITING_ON_THIRD_PARTY)
+
+
+class ClosedTicket(ValueError):
+    """A message for a ticket that is closed: the customer needs a follow-up ticket."""
+
+
+def _refuse_finished(state: TicketState, action: str) -> None:
+    if state.status is TicketStatus.CLOSED:
+        raise ClosedTicket(f"cannot {action}: ticket {state.ticket.ticket_id} is closed; open a follow-up ticket")
+    if state.status is TicketStatus.SOLVED:
+        raise ValueError(f"cannot {action}: ticket {state.ticket.ticket_id} is solved (reopen it first)")
+
+
+def _who(by: str, field: str = "by") -> str:
+    if not by.strip():
+        raise ValueError(f"{field}: must name who does it")
+    return by.strip()
+
+
+def set_status(policy: Policy, state: TicketState, status: TicketStatus, now: datetime) -> None:
+    """Change status, pausing and resuming each clock as the policy says."""
+    if state.status is TicketStatus.WAITING_ON_CUSTOMER and status is not TicketStatus.WAITING_ON_CUSTOMER:
+        state.waiting_since = None
+    if status is TicketStatus.WAITING_ON_CUSTOMER and state.status is not TicketStatus.WAITING_ON_CUSTOMER:
+        state.waiting_since = now
+        state.waiting_cycle += 1
+    state.status = status
+    for record in state.clocks.values():
+        if not record.running:
+            continue
+        pauses = status in policy.clock_rules(record.clock).pauses_on
+        paused = bool(record.pauses) and record.pauses[-1].ended_at is None
+        if pauses and not paused:
+            record.pauses.append(Pause(started_at=now))
+        elif paused and not pauses:
+            record.pauses[-1].ended_at = now
+
+
+# acknowledge -------------------------------------------------------------------------------
+
+def check_acknowledge(state: TicketState, request: Acknowledge) -> None:
+    _who(request.by)
+    _refuse_finished(state, "acknowledge")
+    if state.acknowledged_by is not None:
+        raise ValueError(f"already acknowledged by {state.acknowledged_by} at {state.acknowledged_at:%Y-%m-%dT%H:%M:%SZ}")
+
+
+def apply_acknowledge(policy: Policy, state: TicketState, request: Acknowledge, now: datetime) -> None:
+    """An agent takes the ticket: Open becomes Pending. It does not meet any clock."""
+    state.acknowledged_by = request.by.strip()
+    state.acknowledged_at = now
+    if state.status is TicketStatus.OPEN:
+        set_status(policy, state, TicketStatus.PENDING, now)
+
+
+# respond -----------------------------------------------------------------------------------
+
+def check_respond(state: TicketState, request: Respond) -> None:
+    _who(request.by)
+    _refuse_finished(state, "respond")
+
+
+def apply_respond(policy: Policy, state: TicketState, request: Respond, now: datetime) -> None:
+    """A message to the customer meets the first response and the next response clocks."""
+    state.responses += 1
+    for name in (ClockName.FIRST_RESPONSE, ClockName.NEXT_RESPONSE):
+        record = state.clocks.get(name)
+        if record is not None and record.running:
+            _end_pause(record, now)
+            record.met_at = now
+    if state.status is TicketStatus.OPEN:
+        set_status(policy, state, TicketStatus.PENDING, now)
+
+
+def _end_pause(record: ClockRecord, now: datetime) -> None:
+    if record.pauses and record.pauses[-1].ended_at is None:
+        record.pauses[-1].ended_at = now
+
+
+# customer message --------------------------------------------------------------------------
+
+def check_customer_message(state: TicketState, request: CustomerMessage) -> None:
+    if state.status is TicketStatus.CLOSED:
+        raise ClosedTicket(f"ticket {state.ticket.ticket_id} is closed; open a follow-up ticket")
+
+
+def apply_customer_message(policy: Policy, state: TicketState, request: CustomerMessage, now: datetime) -> None:
+    """The customer wrote: a Solved ticket reopens, a wait on them ends, the next response clock starts."""
+    state.customer_messages += 1
+    if state.status is TicketStatus.SOLVED:
+        _reopen(policy, state, now)
+    elif state.status is TicketStatus.WAITING_ON_CUSTOMER:
+        set_status(policy, state, TicketStatus.PENDING, now)
+    first = state.clocks.get(ClockName.FIRST_RESPONSE)
+    if first is not None and first.running:
+        return  # the first response is still owed: no separate next-response clock yet
+    _restart_clock(policy, state, ClockName.NEXT_RESPONSE, now)
+
+
+def _restart_clock(policy: Policy, state: TicketState, clock: ClockName, now: datetime) -> None:
+    """Start `clock` afresh (a new cycle, so its obligations get new ids) unless one is running."""
+    current = state.clocks.get(clock)
+    if current is not None and current.running:
+        return
+    record = ClockRecord(clock=clock, cycle=(current.cycle + 1) if current else 1, started_at=now)
+    if state.status in policy.clock_rules(clock).pauses_on:
+        record.pauses.append(Pause(started_at=now))
+    state.clocks[clock] = record
+
+
+# status ------------------------------------------------------------------------------------
+
+def check_status_change(state: TicketState, request: StatusChange) -> None:
+    _who(request.by)
+    if request.status not in MANUAL_STATUSES:
+        names = ", ".join(s.value for s in MANUAL_STATUSES)
+        raise ValueError(f"status: {request.status.value} is not set directly (use {names}; resolve and reopen have their own updates)")
+    _refuse_finished(state, f"set status {request.status.value}")
+    if state.status is request.status:
+        raise ValueError(f"status: the ticket is already {request.status.value}")
+
+
+def apply_status_change(policy: Policy, state: TicketState, request: StatusChange, now: datetime) -> None:
+    set_status(policy, state, request.status, now)
+
+
+# resolve / reopen / close ------------------------------------------------------------------
+
+def check_resolve(state: TicketState, request: Resolve) -> None:
+    _who(request.by)
+    _refuse_finished(state, "resolve")
+
+
+def apply_resolve(policy: Policy, state: TicketState, now: datetime) -> None:
+    """Solved: resolution is met, every other running clock stops, the reopen window opens."""
+    set_status(policy, state, TicketStatus.SOLVED, now)
+    state.solved_at = now
+    state.solve_count += 1
+    state.waiting_since = None
+    for record in state.clocks.values():
+        if record.running:
+            _end_pause(record, now)
+            if record.clock is ClockName.RESOLUTION:
+                record.met_at = now
+            else:
+                record.stopped_at = now
+
+
+def check_reopen(state: TicketState, request: Reopen) -> None:
+    _who(request.by)
+    if state.status is TicketStatus.CLOSED:
+        raise ClosedTicket(f"cannot reopen: ticket {state.ticket.ticket_id} is closed; open a follow-up ticket")
+    if state.status is not TicketStatus.SOLVED:
+        raise ValueError(f"cannot reopen: ticket {state.ticket.ticket_id} is {state.status.value}, not solved")
+
+
+def apply_reopen(policy: Policy, state: TicketState, now: datetime) -> None:
+    _reopen(policy, state, now)
+
+
+def _reopen(policy: Policy, state: TicketState, now: datetime) -> None:
+    """Back to Pending. The resolution clock resumes: the time spent Solved counts as a pause."""
+    state.reopen_count += 1
+    state.solved_at = None
+    state.csat = None
+    resolution = state.clocks.get(ClockName.RESOLUTION)
+    if resolution is not None and resolution.met_at is not None:
+        resolution.pauses.append(Pause(started_at=resolution.met_at, ended_at=now))
+        resolution.met_at = None
+    set_status(policy, state, TicketStatus.PENDING, now)
+
+
+def apply_close(state: TicketState, now: datetime) -> None:
+    state.status = TicketStatus.CLOSED
+    state.closed_at = now
+
+
+# CSAT --------------------------------------------------------------------------------------
+
+def check_csat(state: TicketState, request: Csat) -> None:
+    if state.status is not TicketStatus.SOLVED:
+        raise ValueError(f"csat: a score is recorded once the ticket is solved (it is {state.status.value})")
+    if state.csat is not None:
+        raise ValueError(f"csat: already recorded ({state.csat})")
+
+
+def apply_csat(state: TicketState, request: Csat) -> None:
+    state.csat = request.score
+
+
+# severity / plan ---------------------------------------------------------------------------
+
+def check_severity_change(policy: Policy, state: TicketState, request: SeverityPlanChange) -> None:
+    _who(request.by)
+    _refuse_finished(state, "change severity or plan")
+    if request.severity is None and request.plan is None:
+        raise ValueError("give a new severity, a new plan, or both")
+    if request.plan is not None and request.plan not in policy.plans:
+        raise ValueError(f"plan: {request.plan!r} is not a plan of the ticket's policy (have {', '.join(sorted(policy.plans))})")
+    if (request.severity in (None, state.severity)) and (request.plan in (None, state.plan)):
+        raise ValueError(f"nothing changes: the ticket is already {state.severity.value}" + (f", plan {state.plan}" if state.plan else ""))
+
+
+def apply_severity_change(state: TicketState, request: SeverityPlanChange, now: datetime) -> None:
+    """Re-plans every clock from the original open time; obligations now overdue fire at once."""
+    state.severity_changes.append(SeverityChange(
+        at=now, by=request.by.strip(), severity_from=state.severity, severity_to=request.severity or state.severity,
+        plan_from=state.plan, plan_to=request.plan or state.plan, reason=request.reason,
+    ))
+    state.severity = request.severity or state.severity
+    state.plan = request.plan or state.plan

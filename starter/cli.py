@@ -142,8 +142,9 @@ def _iso(value: datetime | None) -> str:
 def _in(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     sign, seconds = ("overdue by " if seconds < 0 else "in "), abs(seconds)
-    h, rest = divmod(seconds, 3600)
-    return f"{sign}{h}h {rest // 60:02d}m"
+    days, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    return f"{sign}{days}d {h}h" if days >= 2 else f"{sign}{days * 24 + h}h {rest // 60:02d}m"
 
 
 def render_view(view: TicketView, link: str, now: datetime) -> str:

@@ -9,6 +9,8 @@ COPY activities ./activities
 COPY worker ./worker
 COPY starter ./starter
 COPY policies ./policies
+COPY store ./store
+COPY migrations ./migrations
 RUN pip install --no-cache-dir .
 USER nobody
 CMD ["python", "-m", "worker"]

@@ -41,6 +41,7 @@ class Contact(BaseModel):
         description="Name of the environment variable holding the secret (never the secret itself).",
     )
     reviewed_on: date
+    fallback: bool = Field(default=False, description="Used only when a primary contact of the role refuses a message (4xx).")
 
 
 class Contacts(BaseModel):
@@ -68,6 +69,12 @@ def parse_contacts(text: str, source: str) -> Contacts:
         raise PolicyError("\n".join(
             f"{source}: {_field_path(e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )) from None
+
+
+def contacts_for(contacts: Contacts, role: str, customer: str) -> tuple[list[Contact], list[Contact]]:
+    """(primary, fallback) contacts of a role; for a per-customer entry, only that customer's."""
+    matching = [c for c in contacts.contacts if c.role == role and c.customer in (None, customer)]
+    return [c for c in matching if not c.fallback], [c for c in matching if c.fallback]
 
 
 def check_contacts(policy: Policy, contacts: Contacts, source: str, today: date) -> tuple[list[str], list[str]]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
 from sla.policy import PolicySnapshot
-from sla.ticket import ClockName, SlaState, TicketState, TicketStatus
+from sla.ticket import ClockName, SlaState, TicketOpened, TicketState, TicketStatus
 
 
 class Acknowledge(BaseModel):
@@ -87,6 +87,7 @@ class TicketContinued(BaseModel):
     state: TicketState
     snapshot: PolicySnapshot
     runs: int = Field(description="How many histories this ticket has had before this one.")
+    pending_events: list["TicketEvent"] = Field(default_factory=list, description="Timeline events not yet in the store.")
 
 
 class SnapshotRequest(BaseModel):
@@ -105,9 +106,36 @@ class Notification(BaseModel):
     clock: ClockName | None = None
     due: datetime
     summary: str
+    roles: list[str] = Field(default_factory=list, description="Roles to notify (the policy's notifications table).")
 
 
 class Delivery(BaseModel):
     idempotency_key: str
     channel: str
     delivered_at: datetime
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class TicketEvent(BaseModel):
+    """One line of a ticket's timeline in the store; `event_id` makes writing it idempotent."""
+
+    event_id: str
+    seq: int
+    at: datetime
+    kind: str
+    detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class EventBatch(BaseModel):
+    """Timeline events to write, with the ticket's current summary row."""
+
+    ticket: TicketOpened
+    status: TicketStatus
+    severity: Severity
+    plan: str | None = None
+    events: list[TicketEvent]
+
+
+TicketContinued.model_rebuild()

@@ -88,6 +88,9 @@ class LifecycleRules(_Strict):
         return self
 
 
+NOTIFIED_KINDS = ("warning", "breach", "follow_up", "auto_solve")
+
+
 class Policy(_Strict):
     """A whole SLA policy, as loaded from TOML and validated."""
 
@@ -102,6 +105,9 @@ class Policy(_Strict):
     categories: dict[Name, CategoryRules] = Field(default_factory=dict)
     roles: dict[Name, RoleRules] = Field(default_factory=dict)
     lifecycle: LifecycleRules = Field(default_factory=LifecycleRules)
+    notifications: dict[str, list[str]] = Field(
+        default_factory=dict, description="Obligation kind -> the roles notified when it falls due.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -118,6 +124,12 @@ class Policy(_Strict):
         for where, rule in self._all_rules():
             if rule.calendar is not None and rule.calendar not in known:
                 raise ValueError(f"{where}.calendar: no calendar named {rule.calendar!r} (have {', '.join(sorted(known))})")
+        for kind, roles in self.notifications.items():
+            if kind not in NOTIFIED_KINDS:
+                raise ValueError(f"notifications.{kind}: not an obligation kind that notifies (use {', '.join(NOTIFIED_KINDS)})")
+            for role in roles:
+                if role not in self.roles:
+                    raise ValueError(f"notifications.{kind}: no role named {role!r} (have {', '.join(sorted(self.roles))})")
         seen: dict[str, Severity] = {}
         for sev, rules in self.severities.items():
             for alias in rules.aliases:

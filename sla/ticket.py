@@ -120,6 +120,7 @@ class TicketState(BaseModel):
     responses: int = 0
     csat: str | None = None
     severity_changes: list[SeverityChange] = Field(default_factory=list)
+    event_seq: int = Field(default=0, description="Sequence number of the last timeline event (ids are ticket id + seq).")
     clocks: dict[ClockName, ClockRecord] = Field(default_factory=dict)
     fired: list[FiredObligation] = Field(default_factory=list)
 

@@ -17,6 +17,8 @@ from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Re
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
 from starter.client import TicketClient, TicketError
+from starter.store_commands import StoreError, run_store_command
+from store.ticket_store import DEFAULT_URL
 from starter.policy_commands import CommandError, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 
 
@@ -120,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", parents=[common], help="show a ticket's state, clocks and next deadline")
     p.add_argument("ticket_id", metavar="TICKET")
+
+    store_options = argparse.ArgumentParser(add_help=False)
+    store_options.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL),
+                               help=f"ticket store (env DATABASE_URL; default {DEFAULT_URL})")
+    store_options.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+
+    p = sub.add_parser("timeline", parents=[store_options], help="a ticket's timeline from the ticket store")
+    p.add_argument("ticket_id", metavar="TICKET")
+
+    p = sub.add_parser("db", help="ticket store commands")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    db_sub.add_parser("upgrade", parents=[store_options], help="migrate the ticket store to the newest schema (creates it when empty)")
 
     p = sub.add_parser("plan", help="dry run: the whole timeline of a hypothetical ticket (no Temporal needed)")
     add_plan_arguments(p, _instant)
@@ -274,6 +288,14 @@ def main(argv: list[str] | None = None) -> int:
             if out_lines:
                 print("\n".join(out_lines))
         return 0 if ok else 1
+    if args.command in ("timeline", "db"):
+        try:
+            doc, text = run_store_command(args)
+        except StoreError as exc:
+            print(f"escalator: error: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(doc, indent=2, default=str) if args.json else text)
+        return 0
     if args.command == "plan":
         try:
             result = run_plan(args)

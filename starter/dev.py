@@ -41,6 +41,7 @@ def add_dev_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=Path(env("ESCALATOR_DATA_DIR", ".escalator")), help="where the SQLite file and logs live (env ESCALATOR_DATA_DIR; default .escalator)")
     p.add_argument("--retention-days", type=int, default=int(env("ESCALATOR_RETENTION_DAYS", "30")), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
     p.add_argument("--policy", default=env("ESCALATOR_POLICY"), help="policy TOML for the worker (env ESCALATOR_POLICY; default the bundled policy)")
+    p.add_argument("--contacts", default=env("ESCALATOR_CONTACTS"), help="contacts TOML for the worker (env ESCALATOR_CONTACTS; default none: roles are logged)")
 
 
 def temporal_binary() -> str:
@@ -129,9 +130,12 @@ def run_dev(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             print(f"escalator: error: the dev server did not come up ({exc}); see {data_dir}/temporal-server.log", file=sys.stderr)
             return 1
-        worker_cmd = [sys.executable, "-m", "worker", "--address", address]
+        worker_cmd = [sys.executable, "-m", "worker", "--address", address, "--database-url", f"sqlite:///{data_dir / 'tickets.db'}",
+                      "--ui-url", f"http://localhost:{args.ui_port}"]
         if args.policy:
             worker_cmd += ["--policy", str(args.policy)]
+        if args.contacts:
+            worker_cmd += ["--contacts", str(args.contacts)]
         worker = subprocess.Popen(worker_cmd, start_new_session=True)
         ui = f"http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}"
         flags = "" if args.port == 7233 else f" --address {address}"

@@ -91,3 +91,38 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status[0])
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """A real SQLite ticket store, migrated from empty."""
+    from store.ticket_store import TicketStore, upgrade
+
+    url = f"sqlite:///{tmp_path / 'tickets.db'}"
+    upgrade(url)
+    s = TicketStore(url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards (TEST_DATABASE_URL names the server)."""
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    admin = os.environ.get("TEST_DATABASE_URL")
+    if not admin:
+        pytest.skip("TEST_DATABASE_URL is not set (CI sets it: .ci/run)")
+    from store.ticket_store import engine_url
+
+    name = f"escalator_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(engine_url(admin), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = admin.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from sla.messages import Acknowledge, Csat, CustomerMessage, Resolve, Respond, SeverityPlanChange, StatusChange
 from sla.ticket import TicketOpened
 from tests.conftest import binary, register_search_attributes
+from store.ticket_store import TicketStore, upgrade
 from worker.main import build_worker
 from workflows.ticket import TicketWorkflow
 
@@ -86,12 +88,27 @@ async def sev2_raised_to_sev1_reopened(env: WorkflowEnvironment, task_queue: str
     return handle
 
 
+async def sev1_with_timeline(env: WorkflowEnvironment, task_queue: str):
+    """A ticket whose timeline goes to the ticket store (recorded after the store patch)."""
+    opened = TicketOpened(ticket_id="T-replay-store", customer="ACME", title="Payments failing", severity="sev1",
+                          channel="phone", opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(minutes=30))
+    await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="erin"))
+    await env.sleep(timedelta(hours=2))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="erin"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="erin"))
+    await handle.result()
+    return handle
+
+
 # Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
 SCENARIOS = {
     "sev1_breached_then_resolved": sev1_breached_then_resolved,
     "sev2_enterprise_acknowledged": sev2_enterprise_acknowledged,
     "sev3_full_lifecycle": sev3_full_lifecycle,
     "sev2_raised_to_sev1_reopened": sev2_raised_to_sev1_reopened,
+    "sev1_with_timeline": sev1_with_timeline,
 }
 
 
@@ -108,7 +125,9 @@ async def main(names: list[str]) -> None:
         )
         try:
             await register_search_attributes(env.client)
-            async with build_worker(env.client, task_queue="record"):
+            url = f"sqlite:///{tempfile.mkdtemp()}/tickets.db"
+            upgrade(url)
+            async with build_worker(env.client, task_queue="record", store=TicketStore(url)):
                 handle = await scenario(env, "record")
                 history = await handle.fetch_history()
             path = HISTORIES / f"{name}.json"

@@ -24,9 +24,9 @@ async def escalator(env: WorkflowEnvironment, *args: str) -> tuple[int, str, str
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_open_ack_show_and_find_by_search_attributes(dev_env: WorkflowEnvironment, unique: str) -> None:
+async def test_open_ack_show_and_find_by_search_attributes(store, dev_env: WorkflowEnvironment, unique: str) -> None:
     customer = f"ACME-{unique}"
-    async with build_worker(dev_env.client):
+    async with build_worker(dev_env.client, store=store):
         code, out, err = await escalator(dev_env, "open", "--customer", customer, "--severity", "critical",
                                          "--title", "Checkout is down", "--id", f"T-{unique}", "--json")
         assert code == 0, err

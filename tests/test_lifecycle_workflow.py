@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from policies import DEFAULT_POLICY
-from sla.messages import CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange
+from sla.messages import Acknowledge, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange
 from sla.planner import ObligationKind
 from sla.ticket import ClockName, TicketOpened, TicketStatus
 from starter.client import TicketClient, TicketError
@@ -49,10 +49,10 @@ def next_friday_9am_berlin(now: datetime) -> datetime:
     return datetime(day.year, day.month, day.day, 9, 0, tzinfo=BERLIN)
 
 
-async def test_pause_over_a_weekend_moves_resolution_by_business_time(ts_env: WorkflowEnvironment) -> None:
+async def test_pause_over_a_weekend_moves_resolution_by_business_time(store, ts_env: WorkflowEnvironment) -> None:
     friday = next_friday_9am_berlin(await ts_env.get_current_time())
     await move_clock_to(ts_env, friday)
-    async with build_worker(ts_env.client, task_queue="tq"):
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev2")
         await state_after_snapshot(handle)
         await ts_env.sleep(friday + timedelta(hours=8) - await ts_env.get_current_time())  # Friday 17:00
@@ -80,9 +80,9 @@ async def test_pause_over_a_weekend_moves_resolution_by_business_time(ts_env: Wo
         ("24h", 3, timedelta(hours=96)),      # one interval after the 3rd unanswered follow-up
     ],
 )
-async def test_unanswered_follow_ups_solve_then_close_the_ticket(ts_env, tmp_path, every, follow_ups, solved_after) -> None:
-    notifier = RecordingNotifier()
-    async with build_worker(ts_env.client, task_queue="tq", policy_path=policy_file(tmp_path, follow_up_every=every), notify=notifier.notify):
+async def test_unanswered_follow_ups_solve_then_close_the_ticket(store, ts_env, tmp_path, every, follow_ups, solved_after) -> None:
+    notifier = RecordingNotifier(store)
+    async with build_worker(ts_env.client, task_queue="tq", store=store, policy_path=policy_file(tmp_path, follow_up_every=every), notify=notifier.notify):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev3")
         await state_after_snapshot(handle)
         state = await handle.execute_update(TicketWorkflow.set_status, StatusChange(status="waiting_on_customer", by="alice"))
@@ -93,8 +93,8 @@ async def test_unanswered_follow_ups_solve_then_close_the_ticket(ts_env, tmp_pat
     assert final.status is TicketStatus.CLOSED and final.closed_at == final.solved_at + timedelta(days=3)
 
 
-async def test_a_customer_reply_inside_the_window_reopens_and_after_closed_it_does_not(ts_env: WorkflowEnvironment) -> None:
-    async with build_worker(ts_env.client, task_queue="tq"):
+async def test_a_customer_reply_inside_the_window_reopens_and_after_closed_it_does_not(store, ts_env: WorkflowEnvironment) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev3")
         await state_after_snapshot(handle)
         await handle.execute_update(TicketWorkflow.respond, Respond(by="alice"))
@@ -116,9 +116,9 @@ async def test_a_customer_reply_inside_the_window_reopens_and_after_closed_it_do
             await client.reopen(opened.ticket_id, Reopen(by="alice", reason="customer wrote"))
 
 
-async def test_raising_severity_replans_from_the_open_time(ts_env: WorkflowEnvironment) -> None:
-    notifier = RecordingNotifier()
-    async with build_worker(ts_env.client, task_queue="tq", notify=notifier.notify):
+async def test_raising_severity_replans_from_the_open_time(store, ts_env: WorkflowEnvironment) -> None:
+    notifier = RecordingNotifier(store)
+    async with build_worker(ts_env.client, task_queue="tq", store=store, notify=notifier.notify):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev3")
         await state_after_snapshot(handle)
         await ts_env.sleep(timedelta(hours=3))
@@ -137,21 +137,21 @@ async def test_raising_severity_replans_from_the_open_time(ts_env: WorkflowEnvir
     assert resolution.due == opened.opened_at + timedelta(hours=8)
 
 
-async def test_a_warning_fires_once_across_worker_restarts(ts_env: WorkflowEnvironment) -> None:
-    notifier = RecordingNotifier()
+async def test_a_warning_fires_once_across_worker_restarts(store, ts_env: WorkflowEnvironment) -> None:
+    notifier = RecordingNotifier(store)
     address = ts_env.client.service_client.config.target_host
 
     async def fresh_client() -> Client:
         return await Client.connect(address, data_converter=pydantic_data_converter)
 
     # max_cached_workflows=0: a stopped worker must not strand cached workflows (TEMPORAL_NOTES.md).
-    async with build_worker(await fresh_client(), task_queue="tq", notify=notifier.notify, max_cached_workflows=0):
+    async with build_worker(await fresh_client(), task_queue="tq", store=store, notify=notifier.notify, max_cached_workflows=0):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev1")
         await state_after_snapshot(handle)
         await ts_env.sleep(timedelta(minutes=80))
-    async with build_worker(await fresh_client(), task_queue="tq", notify=notifier.notify, max_cached_workflows=0):
+    async with build_worker(await fresh_client(), task_queue="tq", store=store, notify=notifier.notify, max_cached_workflows=0):
         await ts_env.sleep(timedelta(minutes=20))  # 75% warning at 90 minutes
-    async with build_worker(await fresh_client(), task_queue="tq", notify=notifier.notify, max_cached_workflows=0):
+    async with build_worker(await fresh_client(), task_queue="tq", store=store, notify=notifier.notify, max_cached_workflows=0):
         await ts_env.sleep(timedelta(minutes=40))  # breach at 120 minutes
         view = await handle.query(TicketWorkflow.state)
     keys = [n.idempotency_key for n in notifier.sent if n.clock is ClockName.FIRST_RESPONSE]
@@ -159,9 +159,9 @@ async def test_a_warning_fires_once_across_worker_restarts(ts_env: WorkflowEnvir
     assert len({f.id for f in view.state.fired}) == len(view.state.fired)
 
 
-async def test_continue_as_new_keeps_every_clock(ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+async def test_continue_as_new_keeps_every_clock(store, ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
     path = policy_file(tmp_path, continue_as_new_after_events=150)
-    async with build_worker(ts_env.client, task_queue="tq", policy_path=path):
+    async with build_worker(ts_env.client, task_queue="tq", store=store, policy_path=path):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev1")
         await state_after_snapshot(handle)
         await handle.execute_update(TicketWorkflow.respond, Respond(by="alice"))
@@ -186,3 +186,34 @@ async def test_continue_as_new_keeps_every_clock(ts_env: WorkflowEnvironment, tm
     assert breach.due == nxt.started_at + timedelta(hours=1)
     assert abs(nxt.started_at - now) < timedelta(seconds=2)
     assert state.status is TicketStatus.PENDING and state.ticket.ticket_id == opened.ticket_id
+
+
+async def test_the_timeline_reaches_the_store_and_the_cli_prints_it(store, ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
+        opened, handle = await open_ticket(ts_env, "tq", severity="sev1")
+        await state_after_snapshot(handle)
+        await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="alice"))
+        await ts_env.sleep(timedelta(hours=2, minutes=1))
+        await handle.execute_update(TicketWorkflow.respond, Respond(by="alice"))
+        await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice"))
+        await ts_env.sleep(timedelta(seconds=1))
+    ticket, rows = store.timeline(opened.ticket_id)
+    kinds = [r["kind"] for r in rows]
+    # Deliveries are stamped with the real clock, events with the (skipped) workflow clock.
+    events = [k for k in kinds if not k.startswith("delivery")]
+    assert ticket["status"] == "solved" and ticket["severity"] == "sev1"
+    assert events == ["opened", "acknowledged", "warning", "breach", "responded", "resolved"]
+    assert "breach" in kinds and "responded" in kinds and "resolved" in kinds
+    assert kinds.count("delivery_sent") == 3  # warning -> support_l1; breach -> support_l1 and support_manager
+    breach = next(r for r in rows if r["kind"] == "breach")
+    assert breach["at"] == opened.opened_at + timedelta(hours=2)
+
+    import subprocess
+    import sys
+
+    url = str(store.engine.url)
+    out = subprocess.run([sys.executable, "-m", "starter", "timeline", opened.ticket_id, "--database-url", url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].startswith(f"{opened.ticket_id}  ACME  sev1  solved")
+    assert "breach" in out.stdout and "delivery_sent" in out.stdout

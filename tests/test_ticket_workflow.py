@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.console_notifier import notify_console
+from activities.notify import Notifier, NotifierSettings
 from sla.messages import Acknowledge, Delivery, Notification, Resolve, Respond
 from starter.client import update_failure_reason
 from sla.ticket import ClockName, SlaState, TicketOpened, TicketStatus
@@ -21,15 +21,16 @@ from workflows.ticket import TicketWorkflow
 
 
 class RecordingNotifier:
-    """The real console notifier, with a record of what it was asked to send."""
+    """The real notifier (no contacts file: every role to the console), with a record of its calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, store) -> None:
         self.sent: list[Notification] = []
+        self.real = Notifier(store, NotifierSettings())
 
     @activity.defn(name="notify")
     async def notify(self, note: Notification) -> Delivery:
         self.sent.append(note)
-        return await notify_console(note)
+        return await self.real.notify(note)
 
 
 async def open_ticket(env: WorkflowEnvironment, task_queue: str, severity: str = "sev1", **kw):
@@ -51,9 +52,9 @@ async def state_after_snapshot(handle):
     raise AssertionError("the policy snapshot never arrived")
 
 
-async def test_breaches_at_exactly_its_target(ts_env: WorkflowEnvironment) -> None:
-    notifier = RecordingNotifier()
-    async with build_worker(ts_env.client, task_queue="tq", notify=notifier.notify):
+async def test_breaches_at_exactly_its_target(store, ts_env: WorkflowEnvironment) -> None:
+    notifier = RecordingNotifier(store)
+    async with build_worker(ts_env.client, task_queue="tq", store=store, notify=notifier.notify):
         opened, handle = await open_ticket(ts_env, "tq")
         due = opened.opened_at + timedelta(hours=2)
 
@@ -83,9 +84,9 @@ async def test_breaches_at_exactly_its_target(ts_env: WorkflowEnvironment) -> No
         assert attrs.get(sa.NEXT_DUE_AT) == opened.opened_at + timedelta(hours=6)  # resolution warning
 
 
-async def test_a_ticket_answered_in_time_does_not_breach(ts_env: WorkflowEnvironment) -> None:
-    notifier = RecordingNotifier()
-    async with build_worker(ts_env.client, task_queue="tq", notify=notifier.notify):
+async def test_a_ticket_answered_in_time_does_not_breach(store, ts_env: WorkflowEnvironment) -> None:
+    notifier = RecordingNotifier(store)
+    async with build_worker(ts_env.client, task_queue="tq", store=store, notify=notifier.notify):
         opened, handle = await open_ticket(ts_env, "tq")
         await ts_env.sleep(timedelta(minutes=10))
         state = await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="alice"))
@@ -118,8 +119,8 @@ async def test_a_ticket_answered_in_time_does_not_breach(ts_env: WorkflowEnviron
         ({}, "by: Field required"),
     ],
 )
-async def test_acknowledge_rejects_bad_input_and_writes_nothing(ts_env: WorkflowEnvironment, payload: dict, message: str) -> None:
-    async with build_worker(ts_env.client, task_queue="tq"):
+async def test_acknowledge_rejects_bad_input_and_writes_nothing(store, ts_env: WorkflowEnvironment, payload: dict, message: str) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
         _, handle = await open_ticket(ts_env, "tq")
         await handle.query(TicketWorkflow.state)
         with pytest.raises(WorkflowUpdateFailedError) as info:
@@ -130,8 +131,8 @@ async def test_acknowledge_rejects_bad_input_and_writes_nothing(ts_env: Workflow
         assert (await handle.query(TicketWorkflow.state)).state.acknowledged_by is None
 
 
-async def test_acknowledging_twice_is_refused(ts_env: WorkflowEnvironment) -> None:
-    async with build_worker(ts_env.client, task_queue="tq"):
+async def test_acknowledging_twice_is_refused(store, ts_env: WorkflowEnvironment) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
         _, handle = await open_ticket(ts_env, "tq", severity="sev3")
         await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="alice"))
         with pytest.raises(WorkflowUpdateFailedError) as info:
@@ -140,8 +141,8 @@ async def test_acknowledging_twice_is_refused(ts_env: WorkflowEnvironment) -> No
         assert (await handle.query(TicketWorkflow.state)).state.acknowledged_by == "alice"
 
 
-async def test_business_hours_ticket_plans_from_its_own_open_instant(ts_env: WorkflowEnvironment) -> None:
-    async with build_worker(ts_env.client, task_queue="tq"):
+async def test_business_hours_ticket_plans_from_its_own_open_instant(store, ts_env: WorkflowEnvironment) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
         opened, handle = await open_ticket(ts_env, "tq", severity="sev2", plan="enterprise")
         view = await state_after_snapshot(handle)
         first = next(t for t in view.targets if t.clock is ClockName.FIRST_RESPONSE)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -13,67 +12,102 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from activities.console_notifier import notify_console
+from activities.notify import Notifier, NotifierSettings
 from activities.policy_snapshot import PolicySnapshots
+from store.ticket_store import TicketStore, engine_url, revisions, upgrade
+from activities.timeline_store import TimelineWriter
 from policies import DEFAULT_POLICY
-from sla.policy import PolicyError, parse_policy
 from workflows.contract import TASK_QUEUE
 from workflows.sandbox import workflow_runner
 from workflows.ticket import TicketWorkflow
 from worker.logs import configure_logging
+from worker.settings import ConfigError, WorkerSettings
 
 log = structlog.get_logger("escalator.worker")
 
 
 def build_worker(
-    client: Client, task_queue: str = TASK_QUEUE, policy_path: Path | None = None, notify=notify_console, **options
+    client: Client, task_queue: str = TASK_QUEUE, policy_path: Path | None = None, *,
+    store: TicketStore, notifier: NotifierSettings | None = None, notify=None, **options,
 ) -> Worker:
-    """A worker for ticket workflows; `options` go to temporalio's Worker (tests set caching)."""
+    """A worker for ticket workflows; `notify` replaces the notify activity (tests wrap it),
+    `options` go to temporalio's Worker (tests set caching)."""
     snapshots = PolicySnapshots(policy_path or Path(str(DEFAULT_POLICY)))
+    notify = notify or Notifier(store, notifier or NotifierSettings()).notify
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[TicketWorkflow],
-        activities=[snapshots.snapshot_policy, notify],
+        activities=[snapshots.snapshot_policy, notify, TimelineWriter(store).record_ticket_events],
         workflow_runner=workflow_runner(),
         **options,
     )
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m worker", description="Run a ticket worker.")
-    parser.add_argument("--address", default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"), help="Temporal frontend (env TEMPORAL_ADDRESS)")
-    parser.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"), help="Temporal namespace (env TEMPORAL_NAMESPACE)")
-    parser.add_argument("--task-queue", default=os.environ.get("ESCALATOR_TASK_QUEUE", TASK_QUEUE), help="task queue (env ESCALATOR_TASK_QUEUE)")
-    parser.add_argument("--policy", type=Path, default=os.environ.get("ESCALATOR_POLICY"), help="policy TOML file (env ESCALATOR_POLICY; default: the bundled default policy)")
-    parser.add_argument("--log-level", default=os.environ.get("ESCALATOR_LOG_LEVEL", "INFO"))
+    parser = argparse.ArgumentParser(prog="python -m worker", description="Run a ticket worker. Every flag has an environment variable.")
+    flag = parser.add_argument
+    flag("--address", dest="temporal_address", help="Temporal frontend (TEMPORAL_ADDRESS; default localhost:7233)")
+    flag("--namespace", dest="temporal_namespace", help="Temporal namespace (TEMPORAL_NAMESPACE; default default)")
+    flag("--task-queue", dest="task_queue", help=f"task queue (ESCALATOR_TASK_QUEUE; default {TASK_QUEUE})")
+    flag("--database-url", dest="database_url", help="ticket store (DATABASE_URL; default sqlite:///.escalator/tickets.db)")
+    flag("--policy", dest="policy", help="policy TOML (ESCALATOR_POLICY; default the bundled policy)")
+    flag("--contacts", dest="contacts", help="contacts TOML (ESCALATOR_CONTACTS; default none: every role is logged to the console)")
+    flag("--ui-url", dest="ui_url", help="Temporal UI base URL for links in notifications (ESCALATOR_UI_URL)")
+    flag("--log-level", dest="log_level", help="ESCALATOR_LOG_LEVEL (default INFO)")
     return parser.parse_args(argv)
 
 
+def load_settings(argv: list[str] | None = None) -> WorkerSettings:
+    flags = {k: v for k, v in vars(_arguments(argv)).items() if v is not None}
+    return WorkerSettings(**flags)
+
+
 async def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    configure_logging(args.log_level)
-    policy_path = args.policy or Path(str(DEFAULT_POLICY))
     try:
-        parse_policy(policy_path.read_text(encoding="utf-8"), str(policy_path))
-    except OSError as exc:
-        log.error("cannot read the policy file", path=str(policy_path), error=exc.strerror)
+        settings = load_settings(argv)
+    except Exception as exc:  # pydantic-settings: a bad environment value
+        configure_logging("INFO")
+        log.error("the worker's configuration is not valid", error=str(exc).splitlines())
         return 2
-    except PolicyError as exc:
-        log.error("the policy file is not valid", errors=str(exc).splitlines())
-        return 2
+    configure_logging(settings.log_level)
     try:
-        client = await Client.connect(args.address, namespace=args.namespace, data_converter=pydantic_data_converter)
+        _, warnings = settings.check()
+    except ConfigError as exc:
+        log.error("the worker will not start", problems=str(exc).splitlines())
+        return 2
+    for warning in warnings:
+        log.warning("contacts", warning=warning)
+    try:
+        if engine_url(settings.database_url).startswith("sqlite"):
+            # The embedded default migrates itself; a shared database is migrated on purpose.
+            before, after = await asyncio.to_thread(upgrade, settings.database_url)
+            if before != after:
+                log.info("ticket store migrated", database=settings.database_url, revision=after)
+        else:
+            current, head = await asyncio.to_thread(revisions, settings.database_url)
+            if current != head:
+                log.error("the ticket store's schema is not current: run `escalator db upgrade` first", revision=current, needed=head)
+                return 2
+    except Exception as exc:  # the database is down, or refuses us
+        log.error("cannot open the ticket store", database=engine_url(settings.database_url).split("@")[-1], error=str(exc).splitlines()[0])
+        return 2
+    store = TicketStore(settings.database_url)
+    try:
+        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter)
     except RuntimeError as exc:
-        log.error("cannot connect to Temporal", address=args.address, error=str(exc))
+        log.error("cannot connect to Temporal", address=settings.temporal_address, error=str(exc))
         return 2
-    worker = build_worker(client, args.task_queue, policy_path)
+    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", address=args.address, namespace=args.namespace, task_queue=args.task_queue, policy=str(policy_path))
+    log.info("worker started", address=settings.temporal_address, namespace=settings.temporal_namespace,
+             task_queue=settings.task_queue, policy=str(settings.policy_path), contacts=str(settings.contacts or "-"),
+             database=engine_url(settings.database_url).split("@")[-1])
     async with worker:
         await stop.wait()
         log.info("worker stopping")
+    store.close()
     return 0

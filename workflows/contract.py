@@ -16,3 +16,4 @@ QUERY_STATE = "state"
 
 ACTIVITY_SNAPSHOT_POLICY = "snapshot_policy"
 ACTIVITY_NOTIFY = "notify"
+ACTIVITY_RECORD_EVENTS = "record_ticket_events"

@@ -17,8 +17,8 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from sla import lifecycle
     from sla.messages import (
-        Acknowledge, Csat, CustomerMessage, Delivery, Notification, Reopen, Resolve, Respond,
-        SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketView,
+        Acknowledge, Csat, CustomerMessage, Delivery, EventBatch, Notification, Reopen, Resolve, Respond,
+        SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
     from sla.policy import PolicySnapshot
@@ -30,6 +30,9 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
 
 # Tickets started before this patch ended at Solved, and acknowledging met the first response.
 LIFECYCLE_PATCH = "lifecycle-v1"
+# Tickets started before this patch wrote no timeline to the ticket store.
+STORE_PATCH = "ticket-store-v1"
+STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
@@ -37,12 +40,45 @@ class TicketWorkflow:
     @workflow.init
     def __init__(self, start: TicketOpened | TicketContinued) -> None:
         # Handlers may run before run() starts: everything they touch exists from here.
+        self._events: list[TicketEvent] = []
         if isinstance(start, TicketContinued):
             self._state, self._snapshot, self._runs = start.state, start.snapshot, start.runs
+            self._events = list(start.pending_events)
         else:
             self._state, self._snapshot, self._runs = TicketState.opened(start), None, 0
         self._changed = False
         self._published: dict[str, object] = {}
+        if not isinstance(start, TicketContinued):
+            t = start
+            self._event("opened", at=t.opened_at, severity=t.severity.value, customer=t.customer, channel=t.channel,
+                        plan=t.plan, category=t.category, follows=t.follows)
+
+    def _event(self, kind: str, at: datetime | None = None, **detail) -> None:
+        """Queue a timeline event for the store; its id (ticket id + sequence) makes the write idempotent."""
+        self._state.event_seq += 1
+        seq = self._state.event_seq
+        self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or workflow.now(), kind=kind, detail=detail))
+
+    async def _flush_events(self) -> None:
+        if not self._events:
+            return
+        if not workflow.patched(STORE_PATCH):
+            self._events.clear()
+            return
+        batch, self._events = self._events, []
+        state = self._state
+        try:
+            await workflow.execute_activity(
+                contract.ACTIVITY_RECORD_EVENTS,
+                EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=batch),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORE_RETRY,
+                summary=f"record {len(batch)} timeline event(s)",
+            )
+        except ActivityError as err:
+            # The store is down: keep the events and try again at the next flush, but keep the clocks going.
+            self._events = batch + self._events
+            workflow.logger.error("timeline not recorded yet", extra={"events": len(batch), "error": str(err.cause)})
 
     @workflow.run
     async def run(self, start: TicketOpened | TicketContinued) -> TicketState:
@@ -57,6 +93,7 @@ class TicketWorkflow:
         while self._state.status is not TicketStatus.CLOSED:
             if self._state.status is TicketStatus.SOLVED and not workflow.patched(LIFECYCLE_PATCH):
                 break
+            self._changed = False  # set by any message from here on: the plan below may be stale then
             now = workflow.now()
             upcoming = plan(self._snapshot.policy, self._state, now)
             self._publish(upcoming, now)
@@ -65,12 +102,19 @@ class TicketWorkflow:
                 for ob in due:
                     await self._act(ob)
                 continue
+            await self._flush_events()
+            if self._changed:
+                continue  # a message arrived while the events were written
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(TicketContinued(state=self._state.compacted(), snapshot=self._snapshot, runs=self._runs + 1))
+                await self._flush_events()
+                workflow.continue_as_new(TicketContinued(
+                    state=self._state.compacted(), snapshot=self._snapshot, runs=self._runs + 1, pending_events=self._events,
+                ))
             await self._wait(upcoming[0] if upcoming else None, now)
         self._publish([], workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._flush_events()
         return self._state
 
     def _history_is_long(self) -> bool:
@@ -79,7 +123,6 @@ class TicketWorkflow:
         return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
 
     async def _wait(self, nxt: Obligation | None, now: datetime) -> None:
-        self._changed = False
         try:
             await workflow.wait_condition(
                 lambda: self._changed,
@@ -96,15 +139,16 @@ class TicketWorkflow:
             lifecycle.apply_close(state, ob.due)
         elif ob.kind is ObligationKind.AUTO_SOLVE:
             lifecycle.apply_resolve(self._snapshot.policy, state, ob.due)
-        delivered = True
-        if ob.kind is not ObligationKind.AUTO_CLOSE:
-            delivered = await self._notify(ob)
+        roles = self._snapshot.policy.notifications.get(ob.kind.value, [])
+        delivered = await self._notify(ob, roles) if ob.kind is not ObligationKind.AUTO_CLOSE else True
         state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
+        self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
+                    summary=ob.summary, delivered=delivered, notified=",".join(roles) or None)
         if ob.kind is ObligationKind.BREACH and ob.clock is not None and state.clocks[ob.clock].breached_at is None:
             state.clocks[ob.clock].breached_at = ob.due
         workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat()})
 
-    async def _notify(self, ob: Obligation) -> bool:
+    async def _notify(self, ob: Obligation, roles: list[str]) -> bool:
         state = self._state
         try:
             await workflow.execute_activity(
@@ -112,6 +156,7 @@ class TicketWorkflow:
                 Notification(
                     idempotency_key=ob.id, ticket_id=state.ticket.ticket_id, customer=state.ticket.customer,
                     severity=state.severity, kind=ob.kind.value, clock=ob.clock, due=ob.due, summary=ob.summary,
+                    roles=roles,
                 ),
                 result_type=Delivery,
                 start_to_close_timeout=timedelta(seconds=30),
@@ -171,6 +216,7 @@ class TicketWorkflow:
         now = workflow.now()
         if workflow.patched(LIFECYCLE_PATCH):
             lifecycle.apply_acknowledge(self._policy, self._state, request, now)
+            self._event("acknowledged", by=request.by.strip(), status=self._state.status.value)
         else:
             self._state.acknowledged_by, self._state.acknowledged_at = request.by.strip(), now
             first = self._state.clocks[ClockName.FIRST_RESPONSE]
@@ -188,6 +234,7 @@ class TicketWorkflow:
         """Support wrote to the customer: the response clocks are met."""
         await self._snapshot_ready()
         lifecycle.apply_respond(self._policy, self._state, request, workflow.now())
+        self._event("responded", by=request.by.strip(), message_id=request.message_id)
         return self._touch()
 
     @respond.validator
@@ -198,6 +245,8 @@ class TicketWorkflow:
     async def set_status(self, request: StatusChange) -> TicketState:
         await self._snapshot_ready()
         lifecycle.apply_status_change(self._policy, self._state, request, workflow.now())
+        self._event("status_changed", status=request.status.value, by=request.by.strip(), reason=request.reason,
+                    paused=",".join(c.value for c, r in self._state.clocks.items() if r.running and r.pauses and r.pauses[-1].ended_at is None) or None)
         workflow.logger.info("status changed", extra={"status": request.status.value, "by": request.by})
         return self._touch()
 
@@ -209,8 +258,13 @@ class TicketWorkflow:
     async def customer_message(self, request: CustomerMessage) -> TicketState:
         """The customer wrote: resumes a wait, reopens a Solved ticket, starts the next-response clock."""
         await self._snapshot_ready()
-        lifecycle.apply_customer_message(self._policy, self._state, request, workflow.now())
+        self._customer_wrote(request)
         return self._touch()
+
+    def _customer_wrote(self, request: CustomerMessage) -> None:
+        reopens = self._state.status is TicketStatus.SOLVED
+        lifecycle.apply_customer_message(self._policy, self._state, request, workflow.now())
+        self._event("customer_message", message_id=request.message_id, status=self._state.status.value, reopened=reopens)
 
     @customer_message.validator
     def _validate_customer_message(self, request: CustomerMessage) -> None:
@@ -225,7 +279,7 @@ class TicketWorkflow:
             workflow.logger.warning("customer message ignored", extra={"reason": str(err)})
             return
         await self._snapshot_ready()
-        lifecycle.apply_customer_message(self._policy, self._state, request, workflow.now())
+        self._customer_wrote(request)
         self._touch()
 
     @workflow.update(name=contract.UPDATE_RESOLVE)
@@ -233,6 +287,7 @@ class TicketWorkflow:
         """The fix is in: Solved; resolution is met and every other running clock stops."""
         await self._snapshot_ready()
         lifecycle.apply_resolve(self._policy, self._state, workflow.now())
+        self._event("resolved", by=request.by.strip(), resolution=request.resolution)
         workflow.logger.info("resolved", extra={"by": request.by})
         return self._touch()
 
@@ -244,6 +299,7 @@ class TicketWorkflow:
     async def reopen(self, request: Reopen) -> TicketState:
         await self._snapshot_ready()
         lifecycle.apply_reopen(self._policy, self._state, workflow.now())
+        self._event("reopened", by=request.by.strip(), reason=request.reason)
         workflow.logger.info("reopened", extra={"by": request.by, "reason": request.reason})
         return self._touch()
 
@@ -254,6 +310,7 @@ class TicketWorkflow:
     @workflow.update(name=contract.UPDATE_RECORD_CSAT)
     def record_csat(self, request: Csat) -> TicketState:
         lifecycle.apply_csat(self._state, request)
+        self._event("csat", score=request.score, comment=request.comment)
         return self._touch()
 
     @record_csat.validator
@@ -264,7 +321,10 @@ class TicketWorkflow:
     async def change_severity(self, request: SeverityPlanChange) -> TicketState:
         """Re-plan every clock from the original open time under the new severity and/or plan."""
         await self._snapshot_ready()
+        change_from = (self._state.severity.value, self._state.plan)
         lifecycle.apply_severity_change(self._state, request, workflow.now())
+        self._event("severity_changed", by=request.by.strip(), severity_from=change_from[0], severity_to=self._state.severity.value,
+                    plan_from=change_from[1], plan_to=self._state.plan, reason=request.reason)
         workflow.logger.info("severity changed", extra={"severity": self._state.severity.value, "plan": self._state.plan})
         return self._touch()
 

@@ -1,0 +1,1 @@
+"""One module per delivery channel: console, webhook, Slack, e-mail, PagerDuty."""

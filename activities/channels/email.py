@@ -1,0 +1,64 @@
+"""E-mail over SMTP (aiosmtplib): plain text and HTML, STARTTLS and login when configured."""
+
+from __future__ import annotations
+
+import html
+from email.message import EmailMessage
+
+import aiosmtplib
+from pydantic import BaseModel
+
+from activities.channels.delivery import OutboundMessage, PermanentDeliveryError, TransientDeliveryError
+
+
+class SmtpSettings(BaseModel):
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    use_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = "escalator@localhost"
+    timeout: float = 15.0
+
+
+def _header(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise PermanentDeliveryError("an e-mail header may not contain a line break")
+    return value
+
+
+def render(to: str, message: OutboundMessage, sender: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = _header(sender)
+    mail["To"] = _header(to)
+    mail["Subject"] = _header(f"[{message.severity.upper()}] {message.ticket_id} {message.customer}: {message.summary}"[:200])
+    mail["Message-ID"] = _header(f"<{message.obligation_id.replace('/', '.')}@escalator>")
+    text = f"{message.summary}\n\nTicket: {message.ticket_id} ({message.customer}, {message.severity})\nDue: {message.due.isoformat()}\n{message.ticket_url}\n"
+    mail.set_content(text)
+    mail.add_alternative(
+        f"<p><strong>{html.escape(message.summary)}</strong></p>"
+        f"<p>Ticket {html.escape(message.ticket_id)} ({html.escape(message.customer)}, {html.escape(message.severity)})<br>"
+        f"Due {html.escape(message.due.isoformat())}</p><p><a href=\"{html.escape(message.ticket_url)}\">Open the ticket</a></p>",
+        subtype="html",
+    )
+    return mail
+
+
+async def send(to: str, message: OutboundMessage, smtp: SmtpSettings) -> str:
+    mail = render(to, message, smtp.sender)
+    try:
+        await aiosmtplib.send(
+            mail, hostname=smtp.host, port=smtp.port, start_tls=smtp.starttls, use_tls=smtp.use_tls,
+            username=smtp.username, password=smtp.password, timeout=smtp.timeout,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        raise PermanentDeliveryError(f"recipient refused: {exc}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        # SMTP's own rule: 5xx is permanent, 4xx is worth another try.
+        if exc.code >= 500:
+            raise PermanentDeliveryError(f"SMTP {exc.code}: {exc.message}") from None
+        raise TransientDeliveryError(f"SMTP {exc.code}: {exc.message}") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from None
+    return f"SMTP accepted for {to}"

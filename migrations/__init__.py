@@ -1,0 +1,1 @@
+"""Alembic migrations of the ticket store; `escalator db upgrade` applies them."""

@@ -1,0 +1,52 @@
+"""`escalator timeline` and `escalator db upgrade`: the ticket store, without Temporal."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from store.ticket_store import StoreConfigError, TicketStore, engine_url, revisions, upgrade
+
+
+class StoreError(Exception):
+    """The store cannot answer: bad URL, database down, schema missing, unknown ticket."""
+
+
+def _where(url: str) -> str:
+    return engine_url(url).split("@")[-1]  # never print a password
+
+
+def run_store_command(args: argparse.Namespace) -> tuple[Any, str]:
+    try:
+        engine_url(args.database_url)
+    except StoreConfigError as exc:
+        raise StoreError(str(exc)) from None
+    try:
+        if args.command == "db":
+            before, after = upgrade(args.database_url)
+            verb = "already at" if before == after else f"migrated from {before or 'empty'} to"
+            return {"database": _where(args.database_url), "before": before, "after": after}, f"{_where(args.database_url)}: {verb} revision {after}"
+        url = engine_url(args.database_url)
+        if url.startswith("sqlite:///") and ":memory:" not in url and not Path(url.removeprefix("sqlite:///")).exists():
+            raise StoreError(f"{url} does not exist: no ticket store there (the worker creates it; or run `escalator db upgrade`)")
+        current, head = revisions(args.database_url)
+        if current is None:
+            raise StoreError(f"{_where(args.database_url)} has no ticket store yet: run `escalator db upgrade` (the worker does it for SQLite)")
+        store = TicketStore(args.database_url)
+        try:
+            ticket, rows = store.timeline(args.ticket_id)
+        finally:
+            store.close()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot use the ticket store at {_where(args.database_url)}: {str(exc).splitlines()[0]}") from None
+    if ticket is None:
+        raise StoreError(f"no ticket {args.ticket_id} in the ticket store at {_where(args.database_url)}")
+    lines = [f"{ticket['ticket_id']}  {ticket['customer']}  {ticket['severity']}  {ticket['status']}  {ticket['title']}"]
+    for row in rows:
+        detail = ", ".join(f"{k}={v}" for k, v in row["detail"].items() if v not in (None, ""))
+        lines.append(f"  {row['at'].astimezone(UTC):%Y-%m-%d %H:%M:%SZ}  {row['kind']:<18} {detail}")
+    return {"ticket": ticket, "timeline": rows}, "\n".join(lines)

@@ -1,0 +1,46 @@
+"""The ticket store's tables (SQLAlchemy Core); migrations/ creates and evolves them."""
+
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+tickets = Table(
+    "tickets", metadata,
+    Column("ticket_id", String(128), primary_key=True),
+    Column("customer", String(128), nullable=False, index=True),
+    Column("title", String(300), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("plan", String(64)),
+    Column("category", String(64)),
+    Column("follows", String(128)),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+ticket_events = Table(
+    "ticket_events", metadata,
+    # Deterministic ids from the workflow (ticket id + sequence): a retried write is a no-op.
+    Column("event_id", String(200), primary_key=True),
+    Column("ticket_id", String(128), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_ticket_events_ticket_seq", "ticket_id", "seq"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # (obligation, role, channel, recipient): at most one delivery each.
+    Column("idempotency_key", String(600), nullable=False, unique=True),
+    Column("ticket_id", String(128), nullable=False, index=True),
+    Column("obligation_id", String(300), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(300), nullable=False),
+    Column("status", String(16), nullable=False),  # sent | failed
+    Column("detail", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,163 @@
+"""The ticket store: tickets, their timeline, and the delivery log, in SQLite or PostgreSQL.
+
+Every write is idempotent (by event id, by delivery key), so a retried activity changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from store.schema import deliveries, ticket_events, tickets
+from sla.messages import EventBatch
+
+DEFAULT_URL = "sqlite:///.escalator/tickets.db"
+
+
+class StoreConfigError(ValueError):
+    """A database URL that cannot work, said in one line."""
+
+
+def engine_url(url: str) -> str:
+    """Accept plain `postgresql://user@host:port/db` (the psycopg 3 driver is a dependency)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreConfigError(f"DATABASE_URL {url!r} is not a database URL (e.g. sqlite:///.escalator/tickets.db or postgresql://user@host:5432/db)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreConfigError(f"DATABASE_URL: {parsed.get_backend_name()} is not supported (use sqlite or postgresql)")
+    return parsed.render_as_string(hide_password=False)
+
+
+def open_engine(url: str) -> Engine:
+    url = engine_url(url)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(files("migrations")))
+    config.set_main_option("sqlalchemy.url", engine_url(url).replace("%", "%%"))
+    return config
+
+
+def revisions(url: str) -> tuple[str | None, str]:
+    """(the store's schema revision, the newest this code knows)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(url)).get_current_head()
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision(), head
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str) -> tuple[str | None, str | None]:
+    """Migrate the store to the newest schema; returns (revision before, revision after)."""
+    from alembic import command
+
+    before, _ = revisions(url)
+    command.upgrade(_alembic_config(url), "head")
+    after, _ = revisions(url)
+    return before, after
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite keeps no offset: everything is written in UTC and read back as UTC.
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class TicketStore:
+    """Reads and writes the store; one instance per worker (it holds a connection pool)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = open_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, table):
+        return (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+
+    def record_events(self, batch: EventBatch) -> int:
+        """Upsert the ticket row and add the events not yet there; returns how many were new."""
+        t = batch.ticket
+        now = datetime.now(UTC)
+        row = {
+            "ticket_id": t.ticket_id, "customer": t.customer, "title": t.title, "severity": batch.severity.value,
+            "status": batch.status.value, "plan": batch.plan, "category": t.category, "follows": t.follows,
+            "opened_at": _utc(t.opened_at), "updated_at": now,
+        }
+        with self.engine.begin() as conn:
+            stmt = self._insert(tickets).values(row)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=["ticket_id"],
+                set_={"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now},
+            ))
+            if not batch.events:
+                return 0
+            values = [
+                {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "kind": e.kind, "detail": e.detail}
+                for e in batch.events
+            ]
+            inserted = conn.execute(
+                self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
+            ).all()
+            return len(inserted)
+
+    def delivered(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries.c.id).where(deliveries.c.idempotency_key == key, deliveries.c.status == "sent")).first() is not None
+
+    def record_delivery(self, *, key: str, ticket_id: str, obligation_id: str, role: str, channel: str,
+                        recipient: str, status: str, detail: str | None = None) -> None:
+        """Log a delivery; a key already logged as failed becomes sent when a retry succeeds."""
+        values = {"idempotency_key": key, "ticket_id": ticket_id, "obligation_id": obligation_id, "role": role,
+                  "channel": channel, "recipient": recipient, "status": status, "detail": detail, "at": datetime.now(UTC)}
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                self._insert(deliveries).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(deliveries.c.id)
+            ).first()
+            if inserted is None and status == "sent":
+                conn.execute(update(deliveries).where(deliveries.c.idempotency_key == key).values(status="sent", detail=detail, at=values["at"]))
+
+    def timeline(self, ticket_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """(ticket row, events and deliveries in time order) of one ticket."""
+        with self.engine.connect() as conn:
+            ticket = conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id)).mappings().first()
+            events = conn.execute(select(ticket_events).where(ticket_events.c.ticket_id == ticket_id).order_by(ticket_events.c.seq)).mappings().all()
+            sent = conn.execute(select(deliveries).where(deliveries.c.ticket_id == ticket_id).order_by(deliveries.c.at)).mappings().all()
+        rows: list[dict[str, Any]] = [
+            {"at": _utc(e["at"]), "kind": e["kind"], "detail": e["detail"], "event_id": e["event_id"]} for e in events
+        ] + [
+            {"at": _utc(d["at"]), "kind": f"delivery_{d['status']}", "event_id": d["idempotency_key"],
+             "detail": {"obligation": d["obligation_id"], "role": d["role"], "channel": d["channel"], "recipient": d["recipient"], "error": d["detail"]}}
+            for d in sent
+        ]
+        rows.sort(key=lambda r: r["at"])
+        return (dict(ticket) if ticket else None), rows
+
+    def count(self, table_name: str) -> int:
+        table = {"tickets": tickets, "ticket_events": ticket_events, "deliveries": deliveries}[table_name]
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+

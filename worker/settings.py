@@ -1,0 +1,94 @@
+"""The worker's configuration: environment variables, overridden by flags, checked before start."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.channels.email import SmtpSettings
+from activities.channels.pagerduty import DEFAULT_EVENTS_URL
+from activities.notify import NotifierSettings
+from store.ticket_store import DEFAULT_URL, StoreConfigError, engine_url
+from policies import DEFAULT_POLICY
+from sla.contacts import check_contacts, parse_contacts
+from sla.policy import Policy, PolicyError, parse_policy
+from workflows.contract import TASK_QUEUE
+
+
+class ConfigError(Exception):
+    """Why the worker will not start, in lines a person can act on."""
+
+
+class WorkerSettings(BaseSettings):
+    """Every setting has an environment variable (the alias) and a `python -m worker` flag."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(TASK_QUEUE, validation_alias="ESCALATOR_TASK_QUEUE")
+    database_url: str = Field(DEFAULT_URL, validation_alias="DATABASE_URL")
+    policy: Path | None = Field(None, validation_alias="ESCALATOR_POLICY")
+    contacts: Path | None = Field(None, validation_alias="ESCALATOR_CONTACTS")
+    ui_url: str = Field("http://localhost:8233", validation_alias="ESCALATOR_UI_URL")
+    allow_private_urls: bool = Field(False, validation_alias="ESCALATOR_ALLOW_PRIVATE_URLS")
+    smtp_host: str = Field("localhost", validation_alias="SMTP_HOST")
+    smtp_port: int = Field(25, ge=1, le=65535, validation_alias="SMTP_PORT")
+    smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
+    smtp_tls: bool = Field(False, validation_alias="SMTP_TLS")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
+    smtp_from: str = Field("escalator@localhost", validation_alias="SMTP_FROM")
+    pagerduty_events_url: str = Field(DEFAULT_EVENTS_URL, validation_alias="PAGERDUTY_EVENTS_URL")
+    log_level: str = Field("INFO", validation_alias="ESCALATOR_LOG_LEVEL")
+
+    @property
+    def policy_path(self) -> Path:
+        return self.policy or Path(str(DEFAULT_POLICY))
+
+    def notifier(self) -> NotifierSettings:
+        return NotifierSettings(
+            contacts_path=self.contacts, allow_private_urls=self.allow_private_urls, ui_url=self.ui_url,
+            namespace=self.temporal_namespace, pagerduty_events_url=self.pagerduty_events_url,
+            smtp=SmtpSettings(host=self.smtp_host, port=self.smtp_port, starttls=self.smtp_starttls, use_tls=self.smtp_tls,
+                              username=self.smtp_username, sender=self.smtp_from,
+                              password=self.smtp_password.get_secret_value() if self.smtp_password else None),
+        )
+
+    def check(self, environ: dict[str, str] | None = None, today: date | None = None) -> tuple[Policy, list[str]]:
+        """The policy, and warnings; raises ConfigError naming every problem found."""
+        environ = dict(os.environ) if environ is None else environ
+        errors: list[str] = []
+        warnings: list[str] = []
+        policy = None
+        try:
+            policy = parse_policy(self.policy_path.read_text(encoding="utf-8"), str(self.policy_path))
+        except OSError as exc:
+            errors.append(f"ESCALATOR_POLICY: cannot read {self.policy_path}: {exc.strerror}")
+        except PolicyError as exc:
+            errors += str(exc).splitlines()
+        try:
+            engine_url(self.database_url)
+        except StoreConfigError as exc:
+            errors.append(str(exc))
+        if self.contacts is not None:
+            try:
+                contacts = parse_contacts(self.contacts.read_text(encoding="utf-8"), str(self.contacts))
+            except OSError as exc:
+                errors.append(f"ESCALATOR_CONTACTS: cannot read {self.contacts}: {exc.strerror}")
+            except PolicyError as exc:
+                errors += str(exc).splitlines()
+            else:
+                if policy is not None:
+                    contact_errors, warnings = check_contacts(policy, contacts, str(self.contacts), today or date.today())
+                    errors += contact_errors
+                for c in contacts.contacts:
+                    if c.secret_env and not environ.get(c.secret_env):
+                        errors.append(f"{self.contacts}: {c.role} ({c.channel.value}) needs the environment variable {c.secret_env}, which is not set")
+        if errors:
+            raise ConfigError("\n".join(errors))
+        return policy, warnings

@@ -30,6 +30,7 @@ histories: $(VENV)/.installed
 ## make bench: run the benchmarks in bench/.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.plan_speed
+	$(BIN)/python -m bench.notify_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

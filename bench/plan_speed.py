@@ -39,7 +39,10 @@ def plan_microseconds(rounds: int) -> tuple[float, int]:
     policy = take_snapshot(parse_policy(text, "bench"), "bench", "-", opened).policy
     holidays = len(policy.calendars["business"].holidays)
     state = TicketState.opened(TicketOpened(ticket_id="T-bench", customer="ACME", title="bench", severity="sev4", opened_at=opened))
-    plan(policy, state, opened)  # warm the calendar caches, as a running worker has them
+    cold_start = time.perf_counter()
+    plan(policy, state, opened)  # the first plan on a fresh snapshot fills the calendar's day cache
+    cold = (time.perf_counter() - cold_start) * 1e6
+    print(f"plan() sev4, first call on a fresh snapshot (cold day cache): {cold:8.1f} us")
     samples = []
     for _ in range(5):
         start = time.perf_counter()
@@ -76,7 +79,7 @@ def main() -> None:
     per_plan, holidays = plan_microseconds(args.rounds)
     per_workflow = asyncio.run(bare_workflow_microseconds(args.workflows))
     verdict = "within" if per_plan < TARGET_MICROSECONDS else "OVER"
-    print(f"plan() sev4, {holidays} holidays: {per_plan:8.1f} us  ({verdict} the {TARGET_MICROSECONDS} us target)")
+    print(f"plan() sev4, {holidays} holidays, as a worker re-plans: {per_plan:8.1f} us  ({verdict} the {TARGET_MICROSECONDS} us target)")
     print(f"bare Temporal workflow (start -> result, dev server): {per_workflow:8.1f} us")
     print(f"ratio plan() / bare workflow: {per_plan / per_workflow:.4f}  ({per_plan / per_workflow * 100:.2f}%)")
 

@@ -143,6 +143,20 @@ class BusinessCalendar(BaseModel):
         local = datetime(day.year, day.month, day.day, minute // 60, minute % 60, tzinfo=self.zone)
         return local.astimezone(UTC)
 
+    @cached_property
+    def _days(self) -> dict[date, tuple[tuple[datetime, datetime], ...]]:
+        return {}
+
+    def _open_on(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """A day's open ranges as UTC instants, remembered: a worker re-plans the same days often."""
+        found = self._days.get(day)
+        if found is None:
+            if len(self._days) > 20000:
+                self._days.clear()
+            ranges = () if day in self._holiday_set else self._week[day.weekday()]
+            found = self._days[day] = tuple((self._at(day, s), self._at(day, e)) for s, e in ranges)
+        return found
+
     def open_intervals(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals from `start` on, in order, as UTC instants, the first clipped to start."""
         start = start.astimezone(UTC)
@@ -151,11 +165,9 @@ class BusinessCalendar(BaseModel):
             return
         day = start.astimezone(self.zone).date() - timedelta(days=1)  # a range may span midnight UTC
         for _ in range(_MAX_DAYS):
-            if day not in self._holiday_set:
-                for s, e in self._week[day.weekday()]:
-                    b = self._at(day, e)
-                    if b > start:
-                        yield max(self._at(day, s), start), b
+            for a, b in self._open_on(day):
+                if b > start:
+                    yield max(a, start), b
             day += timedelta(days=1)
         raise ValueError(f"calendar ({self.timezone}) has no open time in {_MAX_DAYS} days after {start}")
 

@@ -149,3 +149,24 @@ async def test_business_hours_ticket_plans_from_its_own_open_instant(store, ts_e
         assert first.rule == "plan enterprise"
         assert first.due is not None and first.due > opened.opened_at
         assert view.policy_digest and len(view.policy_digest) == 64
+
+
+async def test_a_slow_store_write_does_not_make_deadlines_late(store, ts_env: WorkflowEnvironment) -> None:
+    """Regression: the timer once ran from a `now` taken before the timeline write, so every
+    deadline fired late by however long the store took."""
+    from activities.timeline_store import TimelineWriter
+
+    class SlowWriter(TimelineWriter):
+        @activity.defn(name="record_ticket_events")
+        async def record_ticket_events(self, batch):
+            await asyncio.sleep(1.0)  # real time: the test server does not skip time during an activity
+            return await super().record_ticket_events(batch)
+
+    async with build_worker(ts_env.client, task_queue="tq", store=store, record_events=SlowWriter(store).record_ticket_events):
+        opened, handle = await open_ticket(ts_env, "tq")
+        await state_after_snapshot(handle)
+        await ts_env.sleep(timedelta(hours=2, minutes=1))
+        view = await handle.query(TicketWorkflow.state)
+    for fired in view.state.fired:
+        assert fired.due <= fired.fired_at < fired.due + timedelta(milliseconds=500), fired
+    assert len(view.state.fired) == 2

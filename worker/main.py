@@ -28,17 +28,18 @@ log = structlog.get_logger("escalator.worker")
 
 def build_worker(
     client: Client, task_queue: str = TASK_QUEUE, policy_path: Path | None = None, *,
-    store: TicketStore, notifier: NotifierSettings | None = None, notify=None, **options,
+    store: TicketStore, notifier: NotifierSettings | None = None, notify=None, record_events=None, **options,
 ) -> Worker:
-    """A worker for ticket workflows; `notify` replaces the notify activity (tests wrap it),
-    `options` go to temporalio's Worker (tests set caching)."""
+    """A worker for ticket workflows; `notify` and `record_events` replace those activities
+    (tests wrap them), `options` go to temporalio's Worker (tests set caching)."""
     snapshots = PolicySnapshots(policy_path or Path(str(DEFAULT_POLICY)))
     notify = notify or Notifier(store, notifier or NotifierSettings()).notify
+    record_events = record_events or TimelineWriter(store).record_ticket_events
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[TicketWorkflow],
-        activities=[snapshots.snapshot_policy, notify, TimelineWriter(store).record_ticket_events],
+        activities=[snapshots.snapshot_policy, notify, record_events],
         workflow_runner=workflow_runner(),
         **options,
     )

@@ -59,12 +59,13 @@ class TicketWorkflow:
         seq = self._state.event_seq
         self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or workflow.now(), kind=kind, detail=detail))
 
-    async def _flush_events(self) -> None:
+    async def _flush_events(self) -> bool:
+        """Write the queued timeline events; True when it awaited an activity to do so."""
         if not self._events:
-            return
+            return False
         if not workflow.patched(STORE_PATCH):
             self._events.clear()
-            return
+            return False
         batch, self._events = self._events, []
         state = self._state
         try:
@@ -79,6 +80,8 @@ class TicketWorkflow:
             # The store is down: keep the events and try again at the next flush, but keep the clocks going.
             self._events = batch + self._events
             workflow.logger.error("timeline not recorded yet", extra={"events": len(batch), "error": str(err.cause)})
+            return False  # not again before the next wake-up
+        return True
 
     @workflow.run
     async def run(self, start: TicketOpened | TicketContinued) -> TicketState:
@@ -102,16 +105,15 @@ class TicketWorkflow:
                 for ob in due:
                     await self._act(ob)
                 continue
-            await self._flush_events()
-            if self._changed:
-                continue  # a message arrived while the events were written
+            if await self._flush_events():
+                continue  # time has passed and messages may have arrived: plan again before waiting
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 await self._flush_events()
                 workflow.continue_as_new(TicketContinued(
                     state=self._state.compacted(), snapshot=self._snapshot, runs=self._runs + 1, pending_events=self._events,
                 ))
-            await self._wait(upcoming[0] if upcoming else None, now)
+            await self._wait(upcoming[0] if upcoming else None)
         self._publish([], workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._flush_events()
@@ -122,11 +124,12 @@ class TicketWorkflow:
         limit = self._snapshot.policy.lifecycle.continue_as_new_after_events
         return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
 
-    async def _wait(self, nxt: Obligation | None, now: datetime) -> None:
+    async def _wait(self, nxt: Obligation | None) -> None:
+        # The timer runs from this task's time: a `now` from before an await would make it late.
         try:
             await workflow.wait_condition(
                 lambda: self._changed,
-                timeout=(nxt.due - now) if nxt else None,
+                timeout=(nxt.due - workflow.now()) if nxt else None,
                 timeout_summary=nxt.summary if nxt else None,
             )
         except asyncio.TimeoutError:

@@ -39,6 +39,16 @@ class NotifierSettings(BaseModel):
     namespace: str = "default"
 
 
+def outbound(note: Notification, settings: NotifierSettings) -> OutboundMessage:
+    """What the channels render: the notification plus a link to the ticket in the Temporal UI."""
+    url = f"{settings.ui_url.rstrip('/')}/namespaces/{quote(settings.namespace)}/workflows/{quote(note.ticket_id, safe='')}"
+    return OutboundMessage(
+        obligation_id=note.idempotency_key, ticket_id=note.ticket_id, customer=note.customer,
+        severity=note.severity.value, kind=note.kind, clock=note.clock.value if note.clock else None,
+        due=note.due, summary=note.summary, ticket_url=url,
+    )
+
+
 class ContactsFile:
     """The contacts file, re-read when it changes: a fixed contact reaches running tickets at once."""
 
@@ -64,14 +74,6 @@ class Notifier:
         self.contacts = ContactsFile(settings.contacts_path)
         self.environ = environ
 
-    def _message(self, note: Notification) -> OutboundMessage:
-        s = self.settings
-        url = f"{s.ui_url.rstrip('/')}/namespaces/{quote(s.namespace)}/workflows/{quote(note.ticket_id, safe='')}"
-        return OutboundMessage(
-            obligation_id=note.idempotency_key, ticket_id=note.ticket_id, customer=note.customer,
-            severity=note.severity.value, kind=note.kind, clock=note.clock.value if note.clock else None,
-            due=note.due, summary=note.summary, ticket_url=url,
-        )
 
     async def _send(self, contact: Contact, message: OutboundMessage) -> str:
         secret = self.environ.get(contact.secret_env) if contact.secret_env else None
@@ -110,7 +112,7 @@ class Notifier:
 
     @activity.defn(name="notify")
     async def notify(self, note: Notification) -> Delivery:
-        message = self._message(note)
+        message = outbound(note, self.settings)
         contacts = self.contacts.current()
         counts = {"sent": 0, "skipped": 0, "failed": 0}
         transient: list[str] = []

@@ -97,6 +97,7 @@ def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
     it finds overdue (after an outage, or when a severity raise moves deadlines into the past).
     """
     found: list[tuple[datetime, int, bool, Obligation]] = []
+    fired = {f.id for f in state.fired}
     for ob in lifecycle_obligations(policy, state):
         found.append((ob.due, -1, False, ob))
     if state.finished:
@@ -111,11 +112,11 @@ def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
         if record.breached_at is None:
             for percent, due in warnings:
                 oid = obligation_id(state, record, f"warn{percent}")
-                if due is not None and not state.has_fired(oid):
+                if due is not None and oid not in fired:
                     summary = f"{record.clock.label} {percent}% warning: {what}"
                     found.append((due, order, False, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due, summary=summary, percent=percent)))
         oid = obligation_id(state, record, "breach")
-        if not state.has_fired(oid):
+        if oid not in fired:
             found.append((target.due, order, True, Obligation(id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}")))
     found.sort(key=lambda item: item[:3])
     return [ob for *_, ob in found]

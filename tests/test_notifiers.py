@@ -161,14 +161,12 @@ async def test_pagerduty_events_v2_trigger_with_a_dedup_key(store, tmp_path, rec
 
 async def test_pagerduty_acknowledge_and_resolve_use_the_same_dedup_key(receiver) -> None:
     from activities.channels import pagerduty
-    from activities.notify import Notifier
+    from activities.notify import outbound
 
     receiver.default = (202, b'{"status":"success"}', {})
-    message = Notifier.__new__(Notifier)
-    message.settings = NotifierSettings()
-    outbound = message._message(NOTE)
+    message = outbound(NOTE, NotifierSettings())
     for action in ("trigger", "acknowledge", "resolve"):
-        await pagerduty.send("engineering", outbound, "KEY", events_url=receiver.url(), allow_private=True, action=action)
+        await pagerduty.send("engineering", message, "KEY", events_url=receiver.url(), allow_private=True, action=action)
     events = [json.loads(r.body) for r in receiver.requests]
     assert [e["event_action"] for e in events] == ["trigger", "acknowledge", "resolve"]
     assert {e["dedup_key"] for e in events} == {NOTE.idempotency_key}
@@ -209,7 +207,9 @@ async def test_email_headers_refuse_line_breaks(store, tmp_path) -> None:
     from activities.channels import email as email_channel
     from activities.channels.delivery import PermanentDeliveryError
 
-    message = Notifier(store, NotifierSettings())._message(NOTE)
+    from activities.notify import outbound
+
+    message = outbound(NOTE, NotifierSettings())
     with pytest.raises(PermanentDeliveryError, match="line break"):
         email_channel.render("victim@example.com\r\nBcc: everyone@example.com", message, "escalator@example.com")
 

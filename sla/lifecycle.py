@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange
+from sla.messages import (
+    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Reopen, Resolve, Respond,
+    SeverityPlanChange, StatusChange,
+)
 from sla.policy import Policy
-from sla.ticket import ClockName, ClockRecord, Pause, SeverityChange, TicketState, TicketStatus
+from sla.ticket import ClockName, ClockRecord, Pause, SeverityChange, StepRecord, TicketState, TicketStatus
 
 MANUAL_STATUSES = (TicketStatus.PENDING, TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.WAITING_ON_THIRD_PARTY)
 
@@ -225,3 +228,76 @@ def apply_severity_change(state: TicketState, request: SeverityPlanChange, now: 
     ))
     state.severity = request.severity or state.severity
     state.plan = request.plan or state.plan
+
+
+# Sev-1 incident mode -----------------------------------------------------------------------
+
+def sync_cadence(policy: Policy, state: TicketState, now: datetime) -> None:
+    """Run the stakeholder cadence while the severity (or plan/category) has a status_update
+    target, starting it `now` when the ticket becomes e.g. Sev-1, stopping it when it is lowered."""
+    ticket = state.ticket
+    wanted = bool(policy.candidate_targets(ClockName.STATUS_UPDATE, state.severity, state.plan, ticket.category))
+    record = state.clocks.get(ClockName.STATUS_UPDATE)
+    running = record is not None and record.running
+    if wanted and not running and not state.finished:
+        # Opened at this severity: the first update is due an interval after opening.
+        start = ticket.opened_at if record is None and not state.severity_changes else now
+        state.clocks[ClockName.STATUS_UPDATE] = ClockRecord(
+            clock=ClockName.STATUS_UPDATE, cycle=(record.cycle + 1) if record else 1, started_at=start,
+        )
+    elif running and (not wanted or state.finished):
+        record.stopped_at = now
+
+
+def check_status_update(state: TicketState, request: PostStatusUpdate) -> None:
+    _who(request.by)
+    _refuse_finished(state, "post a status update")
+    if not request.text.strip():
+        raise ValueError("text: must say something")
+    record = state.clocks.get(ClockName.STATUS_UPDATE)
+    if record is None or not record.running:
+        raise ValueError(f"no status cadence runs for this {state.severity.label} ticket")
+
+
+def apply_status_update(state: TicketState, now: datetime) -> None:
+    """The update is posted: this cycle is met and the next one is due a full interval from now."""
+    record = state.clocks[ClockName.STATUS_UPDATE]
+    record.met_at = now
+    state.status_updates_posted += 1
+    state.clocks[ClockName.STATUS_UPDATE] = ClockRecord(clock=ClockName.STATUS_UPDATE, cycle=record.cycle + 1, started_at=now)
+
+
+def check_commander(state: TicketState, request: DesignateCommander) -> None:
+    _who(request.by)
+    _who(request.name, "name")
+    _refuse_finished(state, "designate an incident commander")
+    if state.commander == request.name.strip():
+        raise ValueError(f"name: {state.commander} is already the incident commander")
+
+
+def apply_commander(state: TicketState, request: DesignateCommander, now: datetime) -> None:
+    state.commander = request.name.strip()
+    state.commander_at = now
+
+
+def check_page_ack(policy: Policy, state: TicketState, request: AcknowledgePage) -> None:
+    _who(request.by)
+    _refuse_finished(state, "acknowledge a page")
+    steps = {s.id for s in policy.escalation.get(state.severity, [])}
+    if request.step not in steps:
+        raise ValueError(f"step: {request.step!r} is not an escalation step of {state.severity.value} (have {', '.join(sorted(steps)) or 'none'})")
+    record = state.escalations.get(request.step)
+    if record is None or not record.fired:
+        raise ValueError(f"step: {request.step} has not paged anyone yet")
+    if record.acked_by:
+        raise ValueError(f"step: {request.step} was already acknowledged by {record.acked_by}")
+
+
+def apply_page_ack(state: TicketState, request: AcknowledgePage, now: datetime) -> None:
+    record = state.escalations[request.step]
+    record.acked_by = request.by.strip()
+    record.acked_at = now
+
+
+def record_escalation(state: TicketState, step: str, at: datetime) -> None:
+    state.escalations.setdefault(step, StepRecord(step=step)).fired.append(at)

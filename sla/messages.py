@@ -62,6 +62,27 @@ class SeverityPlanChange(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class PostStatusUpdate(BaseModel):
+    """A stakeholder status update (the Sev-1 cadence): it goes to the stakeholders' channel."""
+
+    by: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=3000)
+
+
+class DesignateCommander(BaseModel):
+    """Name the incident commander (kept in the state; never a search attribute)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    by: str = Field(min_length=1, max_length=200)
+
+
+class AcknowledgePage(BaseModel):
+    """Someone paged by an escalation step takes it: steps with stop_on_ack stop repeating."""
+
+    step: str = Field(min_length=1, max_length=64)
+    by: str = Field(min_length=1, max_length=200)
+
+
 class Resolve(BaseModel):
     """The fix is in: the ticket becomes Solved and its clocks stop."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sla.durations import Duration
 from sla.policy import Policy
@@ -22,6 +22,7 @@ class ObligationKind(StrEnum):
     FOLLOW_UP = "follow_up"
     AUTO_SOLVE = "auto_solve"
     AUTO_CLOSE = "auto_close"
+    ESCALATION = "escalation"
 
 
 class EffectiveTarget(BaseModel):
@@ -46,6 +47,7 @@ class Obligation(BaseModel):
     due: datetime
     summary: str
     percent: int | None = None
+    roles: list[str] | None = Field(default=None, description="Who is told; None: the policy's notifications table by kind.")
 
 
 def _pauses(record: ClockRecord) -> list[tuple[datetime, datetime | None]]:
@@ -90,7 +92,7 @@ def describe(state: TicketState, target: EffectiveTarget) -> str:
     return what if target.rule.startswith("severity") else f"{what} by {target.rule}"
 
 
-def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
+def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool = True) -> list[Obligation]:
     """Every obligation not yet acted on, earliest first, overdue ones included.
 
     Obligations are never dropped for being before `now`: the workflow acts at once on what
@@ -102,6 +104,9 @@ def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
         found.append((ob.due, -1, False, ob))
     if state.finished:
         return [ob for *_, ob in sorted(found, key=lambda item: item[:3])]
+    if escalation:
+        for ob in escalation_obligations(policy, state):
+            found.append((ob.due, 90, True, ob))
     for order, record in enumerate(state.clocks.values()):
         if not record.running:
             continue
@@ -116,8 +121,20 @@ def plan(policy: Policy, state: TicketState, now: datetime) -> list[Obligation]:
                     summary = f"{record.clock.label} {percent}% warning: {what}"
                     found.append((due, order, False, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due, summary=summary, percent=percent)))
         oid = obligation_id(state, record, "breach")
+        cadence = record.clock is ClockName.STATUS_UPDATE
         if oid not in fired:
-            found.append((target.due, order, True, Obligation(id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}")))
+            found.append((target.due, order, True, Obligation(
+                id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}",
+                roles=list(policy.status_updates.remind) if cadence else None,
+            )))
+        escalate = obligation_id(state, record, "escalate")
+        if cadence and escalation and policy.status_updates.escalate_to and escalate not in fired:
+            due = target.due + timedelta(seconds=policy.status_updates.escalate_after.seconds(0))
+            found.append((due, order, True, Obligation(
+                id=escalate, kind=ObligationKind.ESCALATION, clock=record.clock, due=due,
+                summary=f"status update still missing {policy.status_updates.escalate_after.short} after it was due",
+                roles=list(policy.status_updates.escalate_to),
+            )))
     found.sort(key=lambda item: item[:3])
     return [ob for *_, ob in found]
 
@@ -143,4 +160,47 @@ def lifecycle_obligations(policy: Policy, state: TicketState) -> list[Obligation
         found.append(Obligation(id=f"{tid}/solved/{state.solve_count}/auto_close", kind=ObligationKind.AUTO_CLOSE,
                                 due=state.solved_at + timedelta(seconds=rules.close_after_solved.seconds(0)),
                                 summary=f"close: solved {rules.close_after_solved} ago, reopen window ends"))
+    return found
+
+
+def _step_anchor(state: TicketState, anchor: str) -> datetime | None:
+    if anchor == "open":
+        return state.ticket.opened_at
+    if anchor.startswith("breach:"):
+        record = state.clocks.get(ClockName(anchor[7:]))
+        return record.breached_at if record else None
+    fired = state.escalations.get(anchor)
+    return fired.fired[0] if fired and fired.fired else None
+
+
+def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
+    """The next firing of each step of the severity's escalation matrix that is still live.
+
+    A step is live until the ticket is solved; it waits for its anchor (open, an earlier
+    step's first firing, or a clock's breach); it is skipped once a commander is designated
+    if it says so; it repeats up to its limit unless an acknowledgement stops it.
+    """
+    found: list[Obligation] = []
+    steps = policy.escalation.get(state.severity, [])
+    calendar = policy.calendar(None)
+    for number, step in enumerate(steps, start=1):
+        if step.plans and state.plan not in step.plans:
+            continue
+        if step.skip_when_commander and state.commander:
+            continue
+        record = state.escalations.get(step.id)
+        fired = len(record.fired) if record else 0
+        if fired > step.repeat_limit or (step.stop_on_ack and record and record.acked_at):
+            continue
+        anchor = _step_anchor(state, step.anchor)
+        if anchor is None:
+            continue
+        counted_on = calendar if step.after.business else policy.calendar("24x7")
+        (first,) = counted_on.advance(anchor, [step.after.seconds(calendar.business_day_seconds)])
+        due = first + fired * timedelta(seconds=step.repeat_every.seconds(0)) if step.repeat_every else first
+        repeat = f" (repeat {fired} of {step.repeat_limit})" if fired else ""
+        found.append(Obligation(
+            id=f"{state.ticket.ticket_id}/escalation/{step.id}/{fired + 1}", kind=ObligationKind.ESCALATION, due=due,
+            summary=f"escalation step {number}: {step.label}{repeat}", roles=list(step.roles),
+        ))
     return found

@@ -91,6 +91,38 @@ class LifecycleRules(_Strict):
 NOTIFIED_KINDS = ("warning", "breach", "follow_up", "auto_solve")
 
 
+class EscalationStep(_Strict):
+    """One step of a severity's escalation matrix: who is told, when, and until what."""
+
+    id: Name
+    label: str
+    after: Duration = Field(description="How long after the anchor the step fires (wall-clock or business time).")
+    anchor: str = Field(default="open", alias="from", description="'open', the id of an earlier step, or 'breach:<clock>'.")
+    roles: list[Name] = Field(min_length=1)
+    stop_on_ack: bool = Field(default=False, description="An acknowledgement of this step's page stops its repeats.")
+    skip_when_commander: bool = Field(default=False, description="Not fired once an incident commander is designated.")
+    repeat_every: Duration | None = None
+    repeat_limit: int = Field(default=0, ge=0, le=50, description="Extra firings after the first, until acknowledged.")
+    plans: list[Name] = Field(default_factory=list, description="Only for tickets of these plans (all plans if empty).")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _repeats(self) -> "EscalationStep":
+        if self.repeat_limit and self.repeat_every is None:
+            raise ValueError("repeat_limit needs repeat_every")
+        return self
+
+
+class StatusUpdateRules(_Strict):
+    """The stakeholder cadence (the status_update clock): who is reminded, and who hears when it slips."""
+
+    remind: list[Name] = Field(default_factory=list, description="Roles reminded when an update is due.")
+    escalate_after: Duration = Field(default=Duration.parse("15m"))
+    escalate_to: list[Name] = Field(default_factory=list, description="Roles told when an update is still missing escalate_after later.")
+    post_to: list[Name] = Field(default_factory=list, description="Roles each posted update goes to (the stakeholders' channel).")
+
+
 class Policy(_Strict):
     """A whole SLA policy, as loaded from TOML and validated."""
 
@@ -108,6 +140,8 @@ class Policy(_Strict):
     notifications: dict[str, list[str]] = Field(
         default_factory=dict, description="Obligation kind -> the roles notified when it falls due.",
     )
+    escalation: dict[Severity, list[EscalationStep]] = Field(default_factory=dict)
+    status_updates: StatusUpdateRules = Field(default_factory=StatusUpdateRules)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -130,6 +164,27 @@ class Policy(_Strict):
             for role in roles:
                 if role not in self.roles:
                     raise ValueError(f"notifications.{kind}: no role named {role!r} (have {', '.join(sorted(self.roles))})")
+        for sev, steps in self.escalation.items():
+            earlier: set[str] = set()
+            for i, step in enumerate(steps):
+                where = f"escalation.{sev.value}.{i}"
+                if step.id in earlier:
+                    raise ValueError(f"{where}.id: {step.id!r} is used twice")
+                anchor_ok = step.anchor == "open" or step.anchor in earlier or (
+                    step.anchor.startswith("breach:") and step.anchor[7:] in {c.value for c in ClockName})
+                if not anchor_ok:
+                    raise ValueError(f"{where}.from: {step.anchor!r} is not 'open', an earlier step's id or 'breach:<clock>'")
+                for role in step.roles:
+                    if role not in self.roles:
+                        raise ValueError(f"{where}.roles: no role named {role!r}")
+                for plan in step.plans:
+                    if plan not in self.plans:
+                        raise ValueError(f"{where}.plans: no plan named {plan!r}")
+                earlier.add(step.id)
+        for field in ("remind", "escalate_to", "post_to"):
+            for role in getattr(self.status_updates, field):
+                if role not in self.roles:
+                    raise ValueError(f"status_updates.{field}: no role named {role!r}")
         seen: dict[str, Severity] = {}
         for sev, rules in self.severities.items():
             for alias in rules.aliases:

@@ -91,6 +91,15 @@ class FiredObligation(BaseModel):
     delivered: bool = True
 
 
+class StepRecord(BaseModel):
+    """An escalation step's firings and the acknowledgement of its page."""
+
+    step: str
+    fired: list[datetime] = Field(default_factory=list)
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+
+
 class SeverityChange(BaseModel):
     at: datetime
     by: str
@@ -121,6 +130,10 @@ class TicketState(BaseModel):
     csat: str | None = None
     severity_changes: list[SeverityChange] = Field(default_factory=list)
     event_seq: int = Field(default=0, description="Sequence number of the last timeline event (ids are ticket id + seq).")
+    commander: str | None = None
+    commander_at: datetime | None = None
+    escalations: dict[str, StepRecord] = Field(default_factory=dict)
+    status_updates_posted: int = 0
     clocks: dict[ClockName, ClockRecord] = Field(default_factory=dict)
     fired: list[FiredObligation] = Field(default_factory=list)
 
@@ -151,13 +164,23 @@ class TicketState(BaseModel):
         current = {f"{self.ticket.ticket_id}/{c.clock.value}/{c.cycle}/" for c in self.clocks.values()}
         current.add(f"{self.ticket.ticket_id}/waiting/{self.waiting_cycle}/")
         current.add(f"{self.ticket.ticket_id}/solved/{self.solve_count}/")
+        current |= {f"{self.ticket.ticket_id}/escalation/{step}/" for step in self.escalations}
         keep = [f for f in self.fired if f.id.rsplit("/", 1)[0] + "/" in current]
         return self.model_copy(update={"fired": keep})
 
     @property
+    def escalation_level(self) -> int:
+        """How many escalation steps have fired."""
+        return sum(1 for r in self.escalations.values() if r.fired)
+
+    @property
     def sla_state(self) -> SlaState:
-        """Breached if any clock breached; warning if a warning fired on a clock still running."""
-        if any(c.breached_at is not None for c in self.clocks.values()):
+        """Breached if a customer clock breached; warning if a warning fired on one still running.
+
+        The stakeholder cadence (status_update) is internal: a late update is reminded and
+        escalated, but does not mark the customer's SLA breached.
+        """
+        if any(c.breached_at is not None for n, c in self.clocks.items() if n is not ClockName.STATUS_UPDATE):
             return SlaState.BREACHED
         running = {name for name, c in self.clocks.items() if c.running}
         if any(f.kind == "warning" and f.clock in running for f in self.fired):

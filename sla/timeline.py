@@ -7,7 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from sla.calendar import Span
-from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, plan
+from sla.lifecycle import record_escalation
+from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, escalation_obligations, plan
 from sla.policy import Policy
 from sla.ticket import ClockName, ClockRecord, Pause, TicketOpened, TicketState, TicketStatus
 
@@ -26,7 +27,7 @@ class TimelineEntry(BaseModel):
     """One obligation of the dry run, with the target that set it and whether it is overdue at `now`."""
 
     obligation: Obligation
-    target: EffectiveTarget
+    target: EffectiveTarget | None = None  # None for escalation steps: they follow the matrix, not a clock
     overdue: bool
 
 
@@ -55,7 +56,7 @@ def timeline(
     targets = {name: effective_target(policy, state, record) for name, record in state.clocks.items()}
     entries = [
         TimelineEntry(obligation=ob, target=targets[ob.clock], overdue=ob.due <= now)
-        for ob in plan(policy, state, now)
+        for ob in plan(policy, state, now, escalation=False)
         if ob.clock is not ClockName.STATUS_UPDATE
     ]
     cadence = state.clocks.get(ClockName.STATUS_UPDATE)
@@ -64,12 +65,20 @@ def timeline(
     if cadence is not None and limit is not None:
         for _ in range(MAX_RECURRENCES):
             target = effective_target(policy, state, cadence)
-            due_now = [ob for ob in plan(policy, state, now) if ob.clock is ClockName.STATUS_UPDATE]
+            due_now = [ob for ob in plan(policy, state, now, escalation=False) if ob.clock is ClockName.STATUS_UPDATE]
             breach = next((ob for ob in due_now if ob.kind is ObligationKind.BREACH), None)
             if target is None or breach is None or breach.due > limit:
                 break
             entries += [TimelineEntry(obligation=ob, target=target, overdue=ob.due <= now) for ob in due_now if ob.due <= breach.due]
             cadence.cycle += 1
             cadence.started_at = breach.due
+    # The escalation matrix if nobody acknowledges: each step fires, then repeats to its limit.
+    for _ in range(MAX_RECURRENCES):
+        steps = escalation_obligations(policy, state)
+        if not steps:
+            break
+        step = min(steps, key=lambda ob: ob.due)
+        entries.append(TimelineEntry(obligation=step, overdue=step.due <= now))
+        record_escalation(state, step.id.split("/escalation/")[1].split("/")[0], step.due)
     entries.sort(key=lambda e: (e.obligation.due, e.obligation.kind is ObligationKind.BREACH))
     return Timeline(targets=[t for t in targets.values() if t is not None], entries=entries)

@@ -13,7 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange, TicketView
+from sla.messages import (
+    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Reopen, Resolve, Respond,
+    SeverityPlanChange, StatusChange, TicketView,
+)
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
 from starter.client import TicketClient, TicketError
@@ -71,10 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opened-at", type=_instant, help="when the ticket was opened (ISO 8601 with offset; default now)")
     p.add_argument("--follows", metavar="TICKET", help="the closed ticket this one follows up")
 
-    p = sub.add_parser("ack", parents=[common], help="acknowledge a ticket: an agent takes it")
+    p = sub.add_parser("ack", parents=[common], help="acknowledge a ticket (an agent takes it), or with --page an escalation step's page")
     p.add_argument("ticket_id", metavar="TICKET")
-    p.add_argument("--by", required=True, help="who takes the ticket")
+    p.add_argument("--by", required=True, help="who takes the ticket or the page")
+    p.add_argument("--page", metavar="STEP", help="acknowledge the page of this escalation step (e.g. engineering) instead of the ticket")
     p.add_argument("--note")
+
+    p = sub.add_parser("commander", parents=[common], help="designate the incident commander")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("status-update", parents=[common], help="post a stakeholder status update (the Sev-1 cadence)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--text", required=True)
+    p.add_argument("--by", required=True)
 
     p = sub.add_parser("respond", parents=[common], help="record a message from support to the customer (meets response clocks)")
     p.add_argument("ticket_id", metavar="TICKET")
@@ -189,6 +203,17 @@ def render_view(view: TicketView, link: str, now: datetime) -> str:
         if record.breached_at:
             how += f", BREACHED at {_iso(record.breached_at)}"
         lines.append(f"    {name.label:<15} {how}")
+    if s.escalations or s.commander:
+        lines.append(f"  incident: commander {s.commander or 'not designated'}, escalation level {s.escalation_level}"
+                     + (f", {s.status_updates_posted} status update(s) posted" if s.status_updates_posted else ""))
+        for record in s.escalations.values():
+            ack = f", acknowledged by {record.acked_by}" if record.acked_by else ""
+            lines.append(f"    step {record.step:<17} fired {len(record.fired)}x, first {_iso(record.fired[0])}{ack}")
+    missed = [f for f in s.fired if f.kind == "breach"]
+    if missed:
+        lines.append("  missed:")
+        for f in missed:
+            lines.append(f"    {_iso(f.due)}  {f.id.removeprefix(t.ticket_id + '/')}")
     extra = [f"reopened {s.reopen_count}x"] if s.reopen_count else []
     extra += [f"CSAT {s.csat}"] if s.csat else []
     extra += [f"waiting on the customer since {_iso(s.waiting_since)}"] if s.waiting_since else []
@@ -251,7 +276,10 @@ def _status(client: TicketClient, a: argparse.Namespace):
 
 # Each update command: how to build its request and send it (models validate before sending).
 _UPDATES = {
-    "ack": lambda c, a: c.acknowledge(a.ticket_id, Acknowledge(by=a.by, note=a.note)),
+    "ack": lambda c, a: (c.acknowledge_page(a.ticket_id, AcknowledgePage(step=a.page, by=a.by)) if a.page
+                         else c.acknowledge(a.ticket_id, Acknowledge(by=a.by, note=a.note))),
+    "commander": lambda c, a: c.designate_commander(a.ticket_id, DesignateCommander(name=a.name, by=a.by)),
+    "status-update": lambda c, a: c.post_status_update(a.ticket_id, PostStatusUpdate(text=a.text, by=a.by)),
     "respond": lambda c, a: c.respond(a.ticket_id, Respond(by=a.by, message_id=a.message_id)),
     "message": lambda c, a: c.customer_message(a.ticket_id, CustomerMessage(message_id=a.message_id)),
     "status": _status,

@@ -13,7 +13,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from sla.messages import Acknowledge, Csat, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange, TicketView
+from sla.messages import (
+    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Reopen, Resolve, Respond,
+    SeverityPlanChange, StatusChange, TicketView,
+)
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
 from workflows.ticket import TicketWorkflow
@@ -115,6 +118,15 @@ class TicketClient:
 
     async def change_severity(self, ticket_id: str, request: SeverityPlanChange) -> TicketState:
         return await self.update(ticket_id, TicketWorkflow.change_severity, request)
+
+    async def post_status_update(self, ticket_id: str, request: PostStatusUpdate) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.post_status_update, request)
+
+    async def designate_commander(self, ticket_id: str, request: DesignateCommander) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.designate_commander, request)
+
+    async def acknowledge_page(self, ticket_id: str, request: AcknowledgePage) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.acknowledge_page, request)
 
     async def update(self, ticket_id: str, update, request) -> TicketState:
         """Send one update and return the ticket's new state; a refusal raises TicketError with the reason."""

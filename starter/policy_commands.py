@@ -101,10 +101,11 @@ def run_plan(args: argparse.Namespace) -> PlanResult:
 
     doc = [
         {
-            "id": e.obligation.id, "kind": e.obligation.kind.value, "clock": e.obligation.clock.value,
+            "id": e.obligation.id, "kind": e.obligation.kind.value, "clock": e.obligation.clock.value if e.obligation.clock else None,
             "due": e.obligation.due.astimezone(zone).isoformat(), "summary": e.obligation.summary,
             "percent": e.obligation.percent, "overdue": e.overdue,
-            "target": {"within": str(e.target.within), "calendar": e.target.calendar, "rule": e.target.rule},
+            "target": {"within": str(e.target.within), "calendar": e.target.calendar, "rule": e.target.rule} if e.target else None,
+            "roles": e.obligation.roles,
         }
         for e in entries
     ]
@@ -122,10 +123,10 @@ def run_plan(args: argparse.Namespace) -> PlanResult:
     for a, b in pauses:
         until = f"until {b.astimezone(zone):%a %Y-%m-%d %H:%M}" if b else "still on"
         lines.append(f"pause: {args.paused_as} from {a.astimezone(zone):%a %Y-%m-%d %H:%M}, {until} (pauses {', '.join(paused_clocks) or 'no clock'})")
-    lines += ["", f"  {'due':<26} {'kind':<8} summary"]
+    lines += ["", f"  {'due':<26} {'kind':<10} summary"]
     for e in entries:
         mark = "  (overdue)" if e.overdue else ""
-        lines.append(f"  {e.obligation.due.astimezone(zone):%a %Y-%m-%d %H:%M %z}  {e.obligation.kind.value:<8} {e.obligation.summary}{mark}")
+        lines.append(f"  {e.obligation.due.astimezone(zone):%a %Y-%m-%d %H:%M %z}  {e.obligation.kind.value:<10} {e.obligation.summary}{mark}")
     if not entries:
         lines.append("  nothing due (every clock is paused)")
     return PlanResult(doc, "\n".join(lines))

@@ -21,7 +21,10 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from sla.messages import Acknowledge, Csat, CustomerMessage, Resolve, Respond, SeverityPlanChange, StatusChange
+from sla.messages import (
+    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Resolve, Respond,
+    SeverityPlanChange, StatusChange,
+)
 from sla.ticket import TicketOpened
 from tests.conftest import binary, register_search_attributes
 from store.ticket_store import TicketStore, upgrade
@@ -102,6 +105,23 @@ async def sev1_with_timeline(env: WorkflowEnvironment, task_queue: str):
     return handle
 
 
+async def sev1_escalation_matrix(env: WorkflowEnvironment, task_queue: str):
+    """The Sev-1 matrix: internal escalation, a commander, a page acknowledged, status updates."""
+    opened = TicketOpened(ticket_id="T-replay-escalation", customer="ACME", title="Checkout is down", severity="sev1",
+                          channel="phone", opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(minutes=20))
+    await handle.execute_update(TicketWorkflow.post_status_update, PostStatusUpdate(by="frank", text="Investigating"))
+    await env.sleep(timedelta(hours=4))
+    await handle.execute_update(TicketWorkflow.designate_commander, DesignateCommander(name="Grace", by="frank"))
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await handle.execute_update(TicketWorkflow.acknowledge_page, AcknowledgePage(step="engineering", by="oncall"))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="Grace"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="Grace"))
+    await handle.result()
+    return handle
+
+
 # Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
 SCENARIOS = {
     "sev1_breached_then_resolved": sev1_breached_then_resolved,
@@ -109,6 +129,7 @@ SCENARIOS = {
     "sev3_full_lifecycle": sev3_full_lifecycle,
     "sev2_raised_to_sev1_reopened": sev2_raised_to_sev1_reopened,
     "sev1_with_timeline": sev1_with_timeline,
+    "sev1_escalation_matrix": sev1_escalation_matrix,
 }
 
 

@@ -45,10 +45,17 @@ async def test_open_ack_show_and_find_by_search_attributes(store, dev_env: Workf
         assert "owner alice" in out and "pending" in out
         code, out, err = await escalator(dev_env, "respond", f"T-{unique}", "--by", "alice")
         assert code == 0, err
+        code, out, err = await escalator(dev_env, "commander", f"T-{unique}", "Grace Hopper", "--by", "alice")
+        assert code == 0, err
+        code, out, err = await escalator(dev_env, "status-update", f"T-{unique}", "--text", "Rolling back", "--by", "Grace Hopper")
+        assert code == 0, err
+        code, out, err = await escalator(dev_env, "ack", f"T-{unique}", "--page", "engineering", "--by", "bob")
+        assert code == 1 and err.strip() == f"escalator: error: ticket T-{unique}: step: engineering has not paged anyone yet"
 
         code, out, err = await escalator(dev_env, "show", f"T-{unique}")
         assert code == 0, err
         assert "Sev-1" in out and "first response" in out and "met" in out and "upcoming:" in out
+        assert "commander Grace Hopper" in out and "1 status update(s) posted" in out
 
         query = f"Severity = 'sev1' AND Customer = '{customer}'"
         for _ in range(50):

@@ -47,6 +47,7 @@ def test_plan_is_ordered_with_warnings_at_75_percent(default_policy) -> None:
     assert [(o.id, o.due - opened) for o in obligations] == [
         ("T-1/first_response/1/warn75", timedelta(minutes=90)),
         ("T-1/first_response/1/breach", timedelta(hours=2)),
+        ("T-1/escalation/internal/1", timedelta(hours=4)),  # the Sev-1 matrix's first step
         ("T-1/resolution/1/warn75", timedelta(hours=6)),
         ("T-1/resolution/1/breach", timedelta(hours=8)),
     ]
@@ -58,7 +59,7 @@ def test_fired_and_met_obligations_drop_out(default_policy) -> None:
     state = ticket("sev1", opened)
     state.fired.append(FiredObligation(id="T-1/first_response/1/warn75", kind="warning", clock=ClockName.FIRST_RESPONSE, due=opened, fired_at=opened))
     state.clocks[ClockName.RESOLUTION].met_at = opened + timedelta(hours=1)
-    assert [o.id for o in plan(default_policy, state, opened)] == ["T-1/first_response/1/breach"]
+    assert [o.id for o in plan(default_policy, state, opened, escalation=False)] == ["T-1/first_response/1/breach"]
 
 
 def test_a_paused_clock_has_no_deadline_until_it_resumes(default_policy) -> None:
@@ -77,4 +78,4 @@ def test_overdue_obligations_stay_in_the_plan(default_policy) -> None:
     opened = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
     later = opened + timedelta(days=2)
     assert all(o.due <= later for o in plan(default_policy, ticket("sev1", opened), later))
-    assert len(plan(default_policy, ticket("sev1", opened), later)) == 4
+    assert len(plan(default_policy, ticket("sev1", opened), later, escalation=False)) == 4

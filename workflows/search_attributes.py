@@ -8,5 +8,7 @@ SEVERITY = SearchAttributeKey.for_keyword("Severity")
 STATUS = SearchAttributeKey.for_keyword("Status")
 SLA_STATE = SearchAttributeKey.for_keyword("SlaState")
 NEXT_DUE_AT = SearchAttributeKey.for_datetime("NextDueAt")
+ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
+COMMANDER_ASSIGNED = SearchAttributeKey.for_bool("CommanderAssigned")
 
-ALL = (TICKET_ID, CUSTOMER, SEVERITY, STATUS, SLA_STATE, NEXT_DUE_AT)
+ALL = (TICKET_ID, CUSTOMER, SEVERITY, STATUS, SLA_STATE, NEXT_DUE_AT, ESCALATION_LEVEL, COMMANDER_ASSIGNED)

@@ -17,7 +17,8 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from sla import lifecycle
     from sla.messages import (
-        Acknowledge, Csat, CustomerMessage, Delivery, EventBatch, Notification, Reopen, Resolve, Respond,
+        Acknowledge, AcknowledgePage, Csat, CustomerMessage, Delivery, DesignateCommander, EventBatch, Notification,
+        PostStatusUpdate, Reopen, Resolve, Respond,
         SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
@@ -32,6 +33,8 @@ NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
 LIFECYCLE_PATCH = "lifecycle-v1"
 # Tickets started before this patch wrote no timeline to the ticket store.
 STORE_PATCH = "ticket-store-v1"
+# Tickets started before this patch had no escalation matrix and no stakeholder cadence.
+ESCALATION_PATCH = "escalation-v1"
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
 
@@ -48,6 +51,7 @@ class TicketWorkflow:
             self._state, self._snapshot, self._runs = TicketState.opened(start), None, 0
         self._changed = False
         self._published: dict[str, object] = {}
+        self._announcements: list[Obligation] = []  # posted status updates waiting to be sent
         if not isinstance(start, TicketContinued):
             t = start
             self._event("opened", at=t.opened_at, severity=t.severity.value, customer=t.customer, channel=t.channel,
@@ -97,8 +101,14 @@ class TicketWorkflow:
             if self._state.status is TicketStatus.SOLVED and not workflow.patched(LIFECYCLE_PATCH):
                 break
             self._changed = False  # set by any message from here on: the plan below may be stale then
+            if self._announcements:
+                await self._announce()
+                continue
             now = workflow.now()
-            upcoming = plan(self._snapshot.policy, self._state, now)
+            escalation = workflow.patched(ESCALATION_PATCH)
+            if escalation:
+                lifecycle.sync_cadence(self._snapshot.policy, self._state, now)
+            upcoming = plan(self._snapshot.policy, self._state, now, escalation=escalation)
             self._publish(upcoming, now)
             due = [ob for ob in upcoming if ob.due <= now]
             if due:
@@ -142,7 +152,9 @@ class TicketWorkflow:
             lifecycle.apply_close(state, ob.due)
         elif ob.kind is ObligationKind.AUTO_SOLVE:
             lifecycle.apply_resolve(self._snapshot.policy, state, ob.due)
-        roles = self._snapshot.policy.notifications.get(ob.kind.value, [])
+        if ob.kind is ObligationKind.ESCALATION and "/escalation/" in ob.id:
+            lifecycle.record_escalation(state, ob.id.split("/escalation/")[1].split("/")[0], ob.due)
+        roles = ob.roles if ob.roles is not None else self._snapshot.policy.notifications.get(ob.kind.value, [])
         delivered = await self._notify(ob, roles) if ob.kind is not ObligationKind.AUTO_CLOSE else True
         state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
         self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
@@ -172,6 +184,13 @@ class TicketWorkflow:
             workflow.logger.error("notification failed for good", extra={"obligation": ob.id, "error": str(err.cause)})
             return False
 
+    async def _announce(self) -> None:
+        """Send posted status updates to the stakeholders' roles (from the loop, not the handler)."""
+        while self._announcements:
+            ob = self._announcements.pop(0)
+            delivered = await self._notify(ob, ob.roles or [])
+            self._event("status_update_sent", at=ob.due, obligation=ob.id, delivered=delivered)
+
     def _publish(self, upcoming: list[Obligation], now: datetime) -> None:
         """Keep search attributes and the current details in step with the state."""
         state = self._state
@@ -179,6 +198,7 @@ class TicketWorkflow:
         values = {
             "ticket_id": state.ticket.ticket_id, "customer": state.ticket.customer, "severity": state.severity.value,
             "status": state.status.value, "sla_state": state.sla_state.value, "next_due": nxt.due if nxt else None,
+            "level": state.escalation_level, "commander": state.commander is not None,
         }
         if values != self._published:
             workflow.upsert_search_attributes([
@@ -188,6 +208,8 @@ class TicketWorkflow:
                 sa.STATUS.value_set(state.status.value),
                 sa.SLA_STATE.value_set(state.sla_state.value),
                 sa.NEXT_DUE_AT.value_set(nxt.due) if nxt else sa.NEXT_DUE_AT.value_unset(),
+                sa.ESCALATION_LEVEL.value_set(state.escalation_level),
+                sa.COMMANDER_ASSIGNED.value_set(state.commander is not None),
             ])
             self._published = values
         lines = [f"**{state.status.label}**, {state.severity.label}, SLA {state.sla_state.value}."]
@@ -197,6 +219,8 @@ class TicketWorkflow:
             lines.append("Nothing due: waiting for the next message.")
         if state.acknowledged_by:
             lines.append(f"Owner: {state.acknowledged_by}.")
+        if state.escalation_level:
+            lines.append(f"Escalation level {state.escalation_level}; incident commander: {state.commander or 'none yet'}.")
         if self._runs:
             lines.append(f"History {self._runs + 1} of this ticket (continued as new).")
         workflow.set_current_details("\n\n".join(lines))
@@ -336,6 +360,48 @@ class TicketWorkflow:
         if self._snapshot is None:
             raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
         lifecycle.check_severity_change(self._policy, self._state, request)
+
+    @workflow.update(name=contract.UPDATE_POST_STATUS)
+    async def post_status_update(self, request: PostStatusUpdate) -> TicketState:
+        """A stakeholder update: meets this cycle of the cadence and goes to the stakeholders' roles."""
+        await self._snapshot_ready()
+        now = workflow.now()
+        cycle = self._state.clocks[ClockName.STATUS_UPDATE].cycle
+        lifecycle.apply_status_update(self._state, now)
+        self._announcements.append(Obligation(
+            id=f"{self._state.ticket.ticket_id}/status_update/{cycle}/posted", kind=ObligationKind.ESCALATION,
+            clock=ClockName.STATUS_UPDATE, due=now, summary=f"status update by {request.by.strip()}: {request.text.strip()}",
+            roles=list(self._policy.status_updates.post_to),
+        ))
+        self._event("status_update_posted", by=request.by.strip(), text=request.text.strip())
+        return self._touch()
+
+    @post_status_update.validator
+    def _validate_post_status_update(self, request: PostStatusUpdate) -> None:
+        lifecycle.check_status_update(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_COMMANDER)
+    async def designate_commander(self, request: DesignateCommander) -> TicketState:
+        lifecycle.apply_commander(self._state, request, workflow.now())
+        self._event("commander_designated", name=self._state.commander, by=request.by.strip())
+        return self._touch()
+
+    @designate_commander.validator
+    def _validate_commander(self, request: DesignateCommander) -> None:
+        lifecycle.check_commander(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_ACK_PAGE)
+    async def acknowledge_page(self, request: AcknowledgePage) -> TicketState:
+        """Someone paged by an escalation step takes it; steps with stop_on_ack stop repeating."""
+        lifecycle.apply_page_ack(self._state, request, workflow.now())
+        self._event("page_acknowledged", step=request.step, by=request.by.strip())
+        return self._touch()
+
+    @acknowledge_page.validator
+    def _validate_page_ack(self, request: AcknowledgePage) -> None:
+        if self._snapshot is None:
+            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
+        lifecycle.check_page_ack(self._policy, self._state, request)
 
     async def _snapshot_ready(self) -> None:
         if self._snapshot is None:

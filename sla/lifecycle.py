@@ -10,11 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sla.messages import (
-    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Reopen, Resolve, Respond,
+    Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange,
 )
 from sla.policy import Policy
-from sla.ticket import ClockName, ClockRecord, Pause, SeverityChange, StepRecord, TicketState, TicketStatus
+from sla.ticket import (
+    ClockName, ClockRecord, Handoff, ManagementEscalation, Pause, PostIncidentItem, SeverityChange, StepRecord, TicketState,
+    TicketStatus,
+)
 
 MANUAL_STATUSES = (TicketStatus.PENDING, TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.WAITING_ON_THIRD_PARTY)
 
@@ -57,19 +61,38 @@ def set_status(policy: Policy, state: TicketState, status: TicketStatus, now: da
 
 # acknowledge -------------------------------------------------------------------------------
 
+def open_handoff(state: TicketState) -> Handoff | None:
+    """The last handoff, while nobody of the receiving tier has picked the ticket up."""
+    last = state.handoffs[-1] if state.handoffs else None
+    return last if last is not None and last.picked_up_at is None else None
+
+
 def check_acknowledge(state: TicketState, request: Acknowledge) -> None:
     _who(request.by)
     _refuse_finished(state, "acknowledge")
-    if state.acknowledged_by is not None:
+    if state.acknowledged_by is not None and open_handoff(state) is None:
         raise ValueError(f"already acknowledged by {state.acknowledged_by} at {state.acknowledged_at:%Y-%m-%dT%H:%M:%SZ}")
 
 
 def apply_acknowledge(policy: Policy, state: TicketState, request: Acknowledge, now: datetime) -> None:
-    """An agent takes the ticket: Open becomes Pending. It does not meet any clock."""
+    """An agent takes the ticket (Open becomes Pending), or picks up a handoff to their tier.
+
+    Taking the ticket meets no customer clock; picking up a handoff meets the tier's own target.
+    """
     state.acknowledged_by = request.by.strip()
     state.acknowledged_at = now
+    _pick_up(state, request.by.strip(), now)
     if state.status is TicketStatus.OPEN:
         set_status(policy, state, TicketStatus.PENDING, now)
+
+
+def _pick_up(state: TicketState, by: str, now: datetime) -> None:
+    handoff = open_handoff(state)
+    if handoff is not None:
+        handoff.picked_up_by, handoff.picked_up_at = by, now
+        tier = state.clocks.get(ClockName.TIER_RESPONSE)
+        if tier is not None and tier.running:
+            tier.met_at = now
 
 
 # respond -----------------------------------------------------------------------------------
@@ -80,8 +103,10 @@ def check_respond(state: TicketState, request: Respond) -> None:
 
 
 def apply_respond(policy: Policy, state: TicketState, request: Respond, now: datetime) -> None:
-    """A message to the customer meets the first response and the next response clocks."""
+    """A message to the customer meets the response clocks (and picks up a handoff)."""
     state.responses += 1
+    state.last_action_at = now
+    _pick_up(state, request.by.strip(), now)
     for name in (ClockName.FIRST_RESPONSE, ClockName.NEXT_RESPONSE):
         record = state.clocks.get(name)
         if record is not None and record.running:
@@ -140,6 +165,7 @@ def check_status_change(state: TicketState, request: StatusChange) -> None:
 
 
 def apply_status_change(policy: Policy, state: TicketState, request: StatusChange, now: datetime) -> None:
+    state.last_action_at = now
     set_status(policy, state, request.status, now)
 
 
@@ -153,6 +179,7 @@ def check_resolve(state: TicketState, request: Resolve) -> None:
 def apply_resolve(policy: Policy, state: TicketState, now: datetime) -> None:
     """Solved: resolution is met, every other running clock stops, the reopen window opens."""
     set_status(policy, state, TicketStatus.SOLVED, now)
+    state.last_action_at = now
     state.solved_at = now
     state.solve_count += 1
     state.waiting_since = None
@@ -263,6 +290,7 @@ def apply_status_update(state: TicketState, now: datetime) -> None:
     """The update is posted: this cycle is met and the next one is due a full interval from now."""
     record = state.clocks[ClockName.STATUS_UPDATE]
     record.met_at = now
+    state.last_action_at = now
     state.status_updates_posted += 1
     state.clocks[ClockName.STATUS_UPDATE] = ClockRecord(clock=ClockName.STATUS_UPDATE, cycle=record.cycle + 1, started_at=now)
 
@@ -278,6 +306,7 @@ def check_commander(state: TicketState, request: DesignateCommander) -> None:
 def apply_commander(state: TicketState, request: DesignateCommander, now: datetime) -> None:
     state.commander = request.name.strip()
     state.commander_at = now
+    state.last_action_at = now
 
 
 def check_page_ack(policy: Policy, state: TicketState, request: AcknowledgePage) -> None:
@@ -301,3 +330,190 @@ def apply_page_ack(state: TicketState, request: AcknowledgePage, now: datetime) 
 
 def record_escalation(state: TicketState, step: str, at: datetime) -> None:
     state.escalations.setdefault(step, StepRecord(step=step)).fired.append(at)
+
+
+def record_ack_timeout(state: TicketState, step: str) -> None:
+    """An acknowledged page saw no action in time: the acknowledgement no longer holds the step."""
+    record = state.escalations[step]
+    record.ack_timeouts += 1
+    record.acked_by = record.acked_at = None
+
+
+# functional and hierarchical escalation ----------------------------------------------------
+
+def current_tier(policy: Policy, state: TicketState) -> str | None:
+    return state.tier or next(iter(policy.tiers), None)
+
+
+def check_handoff(policy: Policy, state: TicketState, request: HandOff) -> str:
+    """Refuse a handoff that goes nowhere or the wrong way; return the receiving tier's name."""
+    _who(request.by)
+    _refuse_finished(state, "hand off")
+    if not request.note.strip():
+        raise ValueError("note: a handoff needs a note for the receiving tier")
+    tiers = list(policy.tiers)
+    to = request.to.strip().lower()
+    if to not in policy.tiers:
+        raise ValueError(f"to: no support tier {request.to!r} (have {', '.join(tiers) or 'none'})")
+    here = current_tier(policy, state)
+    if to == here:
+        raise ValueError(f"to: the ticket is already with {to}")
+    up = here is None or tiers.index(to) > tiers.index(here)
+    if up != (request.direction == "up"):
+        verb = "escalate" if request.direction == "up" else "de-escalate"
+        raise ValueError(f"to: {to} is {'above' if up else 'below'} {here}; cannot {verb} to it")
+    return to
+
+
+def apply_handoff(policy: Policy, state: TicketState, request: HandOff, now: datetime) -> Handoff:
+    """The ticket moves to another tier; that tier's own response target starts now."""
+    to = request.to.strip().lower()
+    handoff = Handoff(at=now, by=request.by.strip(), from_tier=current_tier(policy, state), to_tier=to,
+                      note=request.note.strip(), direction=request.direction)
+    state.handoffs.append(handoff)
+    state.tier = to
+    state.last_action_at = now
+    previous = state.clocks.get(ClockName.TIER_RESPONSE)
+    if previous is not None and previous.running:
+        previous.stopped_at = now  # the earlier tier's pick-up no longer matters
+    if policy.tiers[to].respond_within.get(state.severity) is not None:
+        state.clocks[ClockName.TIER_RESPONSE] = ClockRecord(
+            clock=ClockName.TIER_RESPONSE, cycle=(previous.cycle + 1) if previous else 1, started_at=now,
+        )
+    return handoff
+
+
+def check_management(policy: Policy, state: TicketState, request: EscalateToManagement) -> None:
+    _who(request.by)
+    _refuse_finished(state, "escalate to management")
+    if not request.reason.strip():
+        raise ValueError("reason: say why management is needed")
+    if not policy.management.chain:
+        raise ValueError("the ticket's policy names no management chain (management.chain)")
+
+
+def apply_management(policy: Policy, state: TicketState, request: EscalateToManagement, now: datetime) -> ManagementEscalation:
+    """Each hierarchical escalation climbs one level of the chain, telling every level up to it."""
+    chain = policy.management.chain
+    level = min(len(state.management_escalations) + 1, len(chain))
+    record = ManagementEscalation(at=now, by=request.by.strip(), reason=request.reason.strip(), level=level, roles=list(chain[:level]))
+    state.management_escalations.append(record)
+    state.last_action_at = now
+    return record
+
+
+def check_jump(policy: Policy, state: TicketState, request: JumpToStep) -> None:
+    _who(request.by)
+    _refuse_finished(state, "jump to an escalation step")
+    if not request.reason.strip():
+        raise ValueError("reason: say why the step is fired early")
+    steps = {s.id for s in policy.escalation.get(state.severity, [])}
+    if request.step not in steps:
+        raise ValueError(f"step: {request.step!r} is not an escalation step of {state.severity.value} (have {', '.join(sorted(steps)) or 'none'})")
+    record = state.escalations.get(request.step)
+    if record is not None and record.fired:
+        raise ValueError(f"step: {request.step} already fired at {record.fired[0]:%Y-%m-%dT%H:%M:%SZ}")
+
+
+def apply_jump(state: TicketState, request: JumpToStep, now: datetime) -> int:
+    """Fire the step now, as if its time had come; return its firing number (for the obligation id)."""
+    record_escalation(state, request.step, now)
+    record = state.escalations[request.step]
+    record.manual.append(now)
+    state.last_action_at = now
+    return len(record.fired)
+
+
+# post-incident obligations -----------------------------------------------------------------
+
+def open_post_incident(policy: Policy, state: TicketState, resolved_at: datetime) -> None:
+    """At the first resolution of a severity the policy names: a review and an RCA fall due."""
+    rules = policy.post_incident
+    if state.severity not in rules.severities or state.post_incident:
+        return
+    calendar = policy.calendar(None)
+
+    def due(d) -> datetime:
+        counted_on = calendar if d.business else policy.calendar("24x7")
+        return counted_on.advance(resolved_at, [d.seconds(calendar.business_day_seconds)])[0]
+
+    state.post_incident = [
+        PostIncidentItem(id="review", kind="review", title=f"post-incident review (within {rules.review_within})", due=due(rules.review_within)),
+        PostIncidentItem(id="rca", kind="rca", title=f"root-cause analysis (within {rules.rca_within})", due=due(rules.rca_within)),
+    ]
+
+
+def _item(state: TicketState, item_id: str) -> PostIncidentItem:
+    for item in state.post_incident:
+        if item.id == item_id:
+            return item
+    have = ", ".join(i.id for i in state.post_incident) or "none: the ticket has no post-incident obligations"
+    raise ValueError(f"item: no post-incident obligation {item_id!r} (have {have})")
+
+
+def _refuse_closed(state: TicketState, action: str) -> None:
+    if state.status is TicketStatus.CLOSED:
+        raise ClosedTicket(f"cannot {action}: ticket {state.ticket.ticket_id} is closed")
+
+
+def check_review(state: TicketState, request: RecordReview) -> None:
+    _who(request.by)
+    _refuse_closed(state, "record a review")
+    if not _item(state, "review").open:
+        raise ValueError("the post-incident review is already recorded")
+    if any(not a.strip() for a in request.attendees):
+        raise ValueError("attendees: names may not be blank")
+
+
+def apply_review(state: TicketState, request: RecordReview, now: datetime) -> None:
+    item = _item(state, "review")
+    item.done_at, item.done_by = now, request.by.strip()
+    item.detail = {"held_on": request.held_on.isoformat(), "attendees": ", ".join(a.strip() for a in request.attendees)}
+
+
+def check_rca(state: TicketState, request: RecordRca) -> None:
+    _who(request.by)
+    _refuse_closed(state, "record an RCA")
+    if not _item(state, "rca").open:
+        raise ValueError("the RCA is already recorded")
+
+
+def apply_rca(state: TicketState, request: RecordRca, now: datetime) -> None:
+    item = _item(state, "rca")
+    item.done_at, item.done_by, item.detail = now, request.by.strip(), {"link": request.link}
+
+
+def check_add_action(state: TicketState, request: AddAction, now: datetime) -> None:
+    _who(request.by)
+    _who(request.owner, "owner")
+    _refuse_closed(state, "add a corrective action")
+    if not state.post_incident:
+        raise ValueError("corrective actions follow a resolved incident: this ticket has no post-incident obligations")
+    if request.due <= now:
+        raise ValueError(f"due: {request.due.isoformat()} is not in the future")
+
+
+def apply_add_action(state: TicketState, request: AddAction) -> PostIncidentItem:
+    number = 1 + sum(1 for i in state.post_incident if i.kind == "action")
+    item = PostIncidentItem(id=f"action-{number}", kind="action", title=request.title.strip(), owner=request.owner.strip(), due=request.due)
+    state.post_incident.append(item)
+    return item
+
+
+def check_complete(state: TicketState, request: CompleteObligation) -> None:
+    _who(request.by)
+    _refuse_closed(state, "complete a post-incident obligation")
+    item = _item(state, request.item)
+    if not item.open:
+        raise ValueError(f"item: {item.id} is already {'waived' if item.waived_reason else 'done'}")
+    if request.waive_reason is not None and not request.waive_reason.strip():
+        raise ValueError("waive_reason: say why the obligation is waived")
+    if request.waive_reason is None and item.kind in ("review", "rca"):
+        raise ValueError(f"item: record the {item.id} with its own command (pir/rca), or waive it with a reason")
+
+
+def apply_complete(state: TicketState, request: CompleteObligation, now: datetime) -> None:
+    item = _item(state, request.item)
+    item.done_at, item.done_by = now, request.by.strip()
+    if request.waive_reason is not None:
+        item.waived_reason = request.waive_reason.strip()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
@@ -83,6 +83,66 @@ class AcknowledgePage(BaseModel):
     by: str = Field(min_length=1, max_length=200)
 
 
+class HandOff(BaseModel):
+    """Functional escalation: hand the ticket to another support tier, with a note for it.
+
+    `direction` says what the sender means (up: escalate, down: de-escalate); a tier on the
+    other side is refused, so a typo cannot de-escalate a ticket by accident.
+    """
+
+    to: str = Field(min_length=1, max_length=64, description="The receiving tier, e.g. 'l2' (case-insensitive).")
+    note: str = Field(min_length=1, max_length=3000, description="The handoff note: what was tried, what is needed.")
+    by: str = Field(min_length=1, max_length=200)
+    direction: Literal["up", "down"] = "up"
+
+
+class EscalateToManagement(BaseModel):
+    """Hierarchical escalation: tell the next level of the management chain, with a reason."""
+
+    reason: str = Field(min_length=1, max_length=3000)
+    by: str = Field(min_length=1, max_length=200)
+
+
+class JumpToStep(BaseModel):
+    """Fire an escalation step of the matrix now, ahead of its time."""
+
+    step: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=3000)
+    by: str = Field(min_length=1, max_length=200)
+
+
+class RecordReview(BaseModel):
+    """The post-incident review took place."""
+
+    by: str = Field(min_length=1, max_length=200)
+    held_on: date
+    attendees: list[str] = Field(min_length=1, max_length=100)
+
+
+class RecordRca(BaseModel):
+    """The root-cause analysis document is written."""
+
+    by: str = Field(min_length=1, max_length=200)
+    link: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+
+
+class AddAction(BaseModel):
+    """A corrective action with an owner and a deadline, tracked like the review and the RCA."""
+
+    by: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=300)
+    owner: str = Field(min_length=1, max_length=200)
+    due: AwareDatetime
+
+
+class CompleteObligation(BaseModel):
+    """Mark a post-incident obligation done, or waive it with a reason."""
+
+    item: str = Field(min_length=1, max_length=32, description="'review', 'rca' or an action id such as 'action-1'.")
+    by: str = Field(min_length=1, max_length=200)
+    waive_reason: str | None = Field(default=None, max_length=2000, description="Set to waive the obligation instead of completing it.")
+
+
 class Resolve(BaseModel):
     """The fix is in: the ticket becomes Solved and its clocks stop."""
 
@@ -109,6 +169,7 @@ class TicketContinued(BaseModel):
     snapshot: PolicySnapshot
     runs: int = Field(description="How many histories this ticket has had before this one.")
     pending_events: list["TicketEvent"] = Field(default_factory=list, description="Timeline events not yet in the store.")
+    pending_announcements: list[Obligation] = Field(default_factory=list, description="Messages from updates not yet sent.")
 
 
 class SnapshotRequest(BaseModel):

@@ -65,7 +65,7 @@ def _target_and_warnings(
     percents = policy.warnings_for(record.clock)
     best: EffectiveTarget | None = None
     best_warnings: list[tuple[int, datetime | None]] = []
-    for rule_name, rule in policy.candidate_targets(record.clock, state.severity, state.plan, ticket.category):
+    for rule_name, rule in policy.candidate_targets(record.clock, state.severity, state.plan, ticket.category, state.tier):
         calendar_name = rule.calendar or policy.default_calendar
         calendar = policy.calendar(calendar_name)
         seconds = rule.within.seconds(calendar.business_day_seconds)
@@ -114,18 +114,24 @@ def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool 
         if target is None or target.due is None:
             continue  # no target for this clock, or paused with no deadline yet
         what = describe(state, target)
+        cadence = record.clock is ClockName.STATUS_UPDATE
+        warned, breach_roles = None, list(policy.status_updates.remind) if cadence else None
+        if record.clock is ClockName.TIER_RESPONSE:
+            # A handoff's pick-up target is the receiving tier's own: its queue hears first, then management.
+            warned = [policy.tiers[state.tier].role]
+            breach_roles = warned + policy.management.chain[:1]
         if record.breached_at is None:
             for percent, due in warnings:
                 oid = obligation_id(state, record, f"warn{percent}")
                 if due is not None and oid not in fired:
                     summary = f"{record.clock.label} {percent}% warning: {what}"
-                    found.append((due, order, False, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due, summary=summary, percent=percent)))
+                    found.append((due, order, False, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due,
+                                                                summary=summary, percent=percent, roles=warned)))
         oid = obligation_id(state, record, "breach")
-        cadence = record.clock is ClockName.STATUS_UPDATE
         if oid not in fired:
             found.append((target.due, order, True, Obligation(
                 id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}",
-                roles=list(policy.status_updates.remind) if cadence else None,
+                roles=breach_roles,
             )))
         escalate = obligation_id(state, record, "escalate")
         if cadence and escalation and policy.status_updates.escalate_to and escalate not in fired:
@@ -156,10 +162,38 @@ def lifecycle_obligations(policy: Policy, state: TicketState) -> list[Obligation
                        state.waiting_since + (rules.follow_ups_before_solve + 1) * every)
         found.append(Obligation(id=f"{prefix}/auto_solve", kind=ObligationKind.AUTO_SOLVE, due=solve_at,
                                 summary="solve: no answer from the customer"))
-    if state.status is TicketStatus.SOLVED and state.solved_at is not None:
+    found += post_incident_obligations(policy, state)
+    open_items = [i for i in state.post_incident if i.open]
+    if state.status is TicketStatus.SOLVED and state.solved_at is not None and not open_items:
+        # The reopen window, and the last post-incident obligation, both have to be over.
+        window_ends = state.solved_at + timedelta(seconds=rules.close_after_solved.seconds(0))
+        last_done = max((i.done_at for i in state.post_incident if i.done_at), default=window_ends)
         found.append(Obligation(id=f"{tid}/solved/{state.solve_count}/auto_close", kind=ObligationKind.AUTO_CLOSE,
-                                due=state.solved_at + timedelta(seconds=rules.close_after_solved.seconds(0)),
+                                due=max(window_ends, last_done),
                                 summary=f"close: solved {rules.close_after_solved} ago, reopen window ends"))
+    return found
+
+
+def post_incident_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
+    """Reminders before, and an escalation at, each open post-incident deadline."""
+    rules = policy.post_incident
+    tid = state.ticket.ticket_id
+    fired = {f.id for f in state.fired}
+    found: list[Obligation] = []
+    for item in state.post_incident:
+        if not item.open:
+            continue
+        who = f" (owner {item.owner})" if item.owner else ""
+        for n, before in enumerate(rules.remind_before, start=1):
+            oid = f"{tid}/post_incident/{item.id}/remind{n}"
+            due = item.due - timedelta(seconds=before.seconds(0))
+            if oid not in fired:
+                found.append(Obligation(id=oid, kind=ObligationKind.ESCALATION, due=due, roles=list(rules.remind),
+                                        summary=f"{item.title}{who} due in {before.short}"))
+        oid = f"{tid}/post_incident/{item.id}/missed"
+        if oid not in fired:
+            found.append(Obligation(id=oid, kind=ObligationKind.ESCALATION, due=item.due, roles=list(rules.escalate_to),
+                                    summary=f"{item.title}{who} missed its deadline"))
     return found
 
 
@@ -171,6 +205,10 @@ def _step_anchor(state: TicketState, anchor: str) -> datetime | None:
         return record.breached_at if record else None
     fired = state.escalations.get(anchor)
     return fired.fired[0] if fired and fired.fired else None
+
+
+def _acted_since(state: TicketState, instant: datetime) -> bool:
+    return state.last_action_at is not None and state.last_action_at >= instant
 
 
 def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
@@ -190,6 +228,13 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
             continue
         record = state.escalations.get(step.id)
         fired = len(record.fired) if record else 0
+        if record and record.acked_at and step.ack_timeout and not _acted_since(state, record.acked_at):
+            found.append(Obligation(
+                id=f"{state.ticket.ticket_id}/escalation/{step.id}/ack_timeout{record.ack_timeouts + 1}",
+                kind=ObligationKind.ESCALATION, due=record.acked_at + timedelta(seconds=step.ack_timeout.seconds(0)),
+                summary=f"escalation step {number}: {step.label}: acknowledged by {record.acked_by}, no action within {step.ack_timeout.short}",
+                roles=list(step.roles) + [r for r in step.ack_timeout_to if r not in step.roles],
+            ))
         if fired > step.repeat_limit or (step.stop_on_ack and record and record.acked_at):
             continue
         anchor = _step_anchor(state, step.anchor)
@@ -197,7 +242,9 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
             continue
         counted_on = calendar if step.after.business else policy.calendar("24x7")
         (first,) = counted_on.advance(anchor, [step.after.seconds(calendar.business_day_seconds)])
-        due = first + fired * timedelta(seconds=step.repeat_every.seconds(0)) if step.repeat_every else first
+        # A repeat comes an interval after the last firing, whether that was on time, early (a jump)
+        # or a re-escalation after an acknowledgement that led to nothing.
+        due = record.fired[-1] + timedelta(seconds=step.repeat_every.seconds(0)) if fired and step.repeat_every else first
         repeat = f" (repeat {fired} of {step.repeat_limit})" if fired else ""
         found.append(Obligation(
             id=f"{state.ticket.ticket_id}/escalation/{step.id}/{fired + 1}", kind=ObligationKind.ESCALATION, due=due,

@@ -104,6 +104,10 @@ class EscalationStep(_Strict):
     repeat_every: Duration | None = None
     repeat_limit: int = Field(default=0, ge=0, le=50, description="Extra firings after the first, until acknowledged.")
     plans: list[Name] = Field(default_factory=list, description="Only for tickets of these plans (all plans if empty).")
+    ack_timeout: Duration | None = Field(
+        default=None, description="Re-escalate when an acknowledgement of this step is not followed by action this long (wall-clock).",
+    )
+    ack_timeout_to: list[Name] = Field(default_factory=list, description="Roles told, besides the step's own, on such a re-escalation.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -111,7 +115,27 @@ class EscalationStep(_Strict):
     def _repeats(self) -> "EscalationStep":
         if self.repeat_limit and self.repeat_every is None:
             raise ValueError("repeat_limit needs repeat_every")
+        if self.ack_timeout is not None and self.ack_timeout.business:
+            raise ValueError("ack_timeout: give a wall-clock duration such as '30m'")
+        if self.ack_timeout_to and self.ack_timeout is None:
+            raise ValueError("ack_timeout_to needs ack_timeout")
         return self
+
+
+class TierRules(_Strict):
+    """A support tier (L1, L2, L3) of functional escalation: who it is, and how soon it must pick up a handoff."""
+
+    label: str
+    role: Name = Field(description="The role that is this tier's queue; told of each handoff to it.")
+    respond_within: dict[Severity, Duration] = Field(
+        default_factory=dict, description="Per severity: the tier's own response target after a handoff (none if absent).",
+    )
+
+
+class ManagementRules(_Strict):
+    """Hierarchical escalation: the management chain, lowest first; each escalation climbs one level."""
+
+    chain: list[Name] = Field(default_factory=list)
 
 
 class StatusUpdateRules(_Strict):
@@ -121,6 +145,17 @@ class StatusUpdateRules(_Strict):
     escalate_after: Duration = Field(default=Duration.parse("15m"))
     escalate_to: list[Name] = Field(default_factory=list, description="Roles told when an update is still missing escalate_after later.")
     post_to: list[Name] = Field(default_factory=list, description="Roles each posted update goes to (the stakeholders' channel).")
+
+
+class PostIncidentRules(_Strict):
+    """What a resolved incident still owes: a review, an RCA, and its corrective actions."""
+
+    severities: list[Severity] = Field(default_factory=list, description="Severities whose resolution opens post-incident obligations.")
+    review_within: Duration = Field(default=Duration.parse("72h"), description="Post-incident review due this long after resolution.")
+    rca_within: Duration = Field(default=Duration.parse("7 business days"), description="RCA document due this long after resolution.")
+    remind_before: list[Duration] = Field(default_factory=lambda: [Duration.parse("24h")], description="Reminders this long before each deadline (wall-clock).")
+    remind: list[Name] = Field(default_factory=list, description="Roles reminded (the owner of an action is named in the message).")
+    escalate_to: list[Name] = Field(default_factory=list, description="Roles told when a deadline is missed.")
 
 
 class Policy(_Strict):
@@ -142,6 +177,9 @@ class Policy(_Strict):
     )
     escalation: dict[Severity, list[EscalationStep]] = Field(default_factory=dict)
     status_updates: StatusUpdateRules = Field(default_factory=StatusUpdateRules)
+    post_incident: PostIncidentRules = Field(default_factory=PostIncidentRules)
+    tiers: dict[Name, TierRules] = Field(default_factory=dict, description="Support tiers, lowest first (functional escalation).")
+    management: ManagementRules = Field(default_factory=ManagementRules)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -180,7 +218,23 @@ class Policy(_Strict):
                 for plan in step.plans:
                     if plan not in self.plans:
                         raise ValueError(f"{where}.plans: no plan named {plan!r}")
+                for role in step.ack_timeout_to:
+                    if role not in self.roles:
+                        raise ValueError(f"{where}.ack_timeout_to: no role named {role!r}")
                 earlier.add(step.id)
+        for name, tier in self.tiers.items():
+            if tier.role not in self.roles:
+                raise ValueError(f"tiers.{name}.role: no role named {tier.role!r}")
+        for role in self.management.chain:
+            if role not in self.roles:
+                raise ValueError(f"management.chain: no role named {role!r}")
+        for where, _ in self._all_rules():
+            if where.endswith(f".{ClockName.TIER_RESPONSE.value}"):
+                raise ValueError(f"{where}: the tier response target is set per tier (tiers.<tier>.respond_within)")
+        for field in ("remind", "escalate_to"):
+            for role in getattr(self.post_incident, field):
+                if role not in self.roles:
+                    raise ValueError(f"post_incident.{field}: no role named {role!r}")
         for field in ("remind", "escalate_to", "post_to"):
             for role in getattr(self.status_updates, field):
                 if role not in self.roles:
@@ -225,12 +279,18 @@ class Policy(_Strict):
         return sorted(set(self.warn_at if rules.warn_at is None else rules.warn_at))
 
     def candidate_targets(
-        self, clock: ClockName, severity: Severity, plan: str | None, category: str | None
+        self, clock: ClockName, severity: Severity, plan: str | None, category: str | None, tier: str | None = None,
     ) -> list[tuple[str, TargetRule]]:
         """The rules that could set a clock's target, each named; the planner keeps the earliest.
 
         A category target replaces all others; otherwise the severity's and the plan's compete.
+        The tier response target comes from the tier the ticket was handed to.
         """
+        if clock is ClockName.TIER_RESPONSE:
+            within = self.tiers[tier].respond_within.get(severity) if tier in self.tiers else None
+            if within is None:
+                return []
+            return [(f"tier {tier}", TargetRule(within=within, calendar=None if within.business else ALWAYS_OPEN))]
         if category and clock in self.categories.get(category, CategoryRules()).targets:
             return [(f"category {category}", self.categories[category].targets[clock])]
         found = []

@@ -33,6 +33,7 @@ class ClockName(StrEnum):
     NEXT_RESPONSE = "next_response"
     STATUS_UPDATE = "status_update"
     RESOLUTION = "resolution"
+    TIER_RESPONSE = "tier_response"
 
     @property
     def label(self) -> str:
@@ -98,6 +99,49 @@ class StepRecord(BaseModel):
     fired: list[datetime] = Field(default_factory=list)
     acked_by: str | None = None
     acked_at: datetime | None = None
+    ack_timeouts: int = Field(default=0, description="Acknowledgements not followed by action in time (each re-escalated).")
+    manual: list[datetime] = Field(default_factory=list, description="Firings an operator asked for (jumped to this step).")
+
+
+class PostIncidentItem(BaseModel):
+    """A post-incident obligation: the review, the RCA, or one corrective action."""
+
+    id: str = Field(description="'review', 'rca', or 'action-<n>'.")
+    kind: str = Field(description="review | rca | action")
+    title: str
+    owner: str | None = None
+    due: datetime
+    done_at: datetime | None = None
+    done_by: str | None = None
+    detail: dict[str, str] = Field(default_factory=dict, description="Review date and attendees, RCA link, ...")
+    waived_reason: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None
+
+
+class Handoff(BaseModel):
+    """A functional escalation (or de-escalation): the ticket moved to another support tier."""
+
+    at: datetime
+    by: str
+    from_tier: str | None
+    to_tier: str
+    note: str
+    direction: str = Field(description="up (escalated) or down (de-escalated)")
+    picked_up_by: str | None = None
+    picked_up_at: datetime | None = None
+
+
+class ManagementEscalation(BaseModel):
+    """A hierarchical escalation: the management chain was told, up to `level`."""
+
+    at: datetime
+    by: str
+    reason: str
+    level: int
+    roles: list[str]
 
 
 class SeverityChange(BaseModel):
@@ -134,6 +178,11 @@ class TicketState(BaseModel):
     commander_at: datetime | None = None
     escalations: dict[str, StepRecord] = Field(default_factory=dict)
     status_updates_posted: int = 0
+    post_incident: list[PostIncidentItem] = Field(default_factory=list)
+    tier: str | None = Field(default=None, description="The support tier holding the ticket (None: the first tier).")
+    handoffs: list[Handoff] = Field(default_factory=list)
+    management_escalations: list[ManagementEscalation] = Field(default_factory=list)
+    last_action_at: datetime | None = Field(default=None, description="The last time support acted on the ticket (for ack timeouts).")
     clocks: dict[ClockName, ClockRecord] = Field(default_factory=dict)
     fired: list[FiredObligation] = Field(default_factory=list)
 
@@ -165,6 +214,7 @@ class TicketState(BaseModel):
         current.add(f"{self.ticket.ticket_id}/waiting/{self.waiting_cycle}/")
         current.add(f"{self.ticket.ticket_id}/solved/{self.solve_count}/")
         current |= {f"{self.ticket.ticket_id}/escalation/{step}/" for step in self.escalations}
+        current |= {f"{self.ticket.ticket_id}/post_incident/{item.id}/" for item in self.post_incident}
         keep = [f for f in self.fired if f.id.rsplit("/", 1)[0] + "/" in current]
         return self.model_copy(update={"fired": keep})
 
@@ -177,12 +227,13 @@ class TicketState(BaseModel):
     def sla_state(self) -> SlaState:
         """Breached if a customer clock breached; warning if a warning fired on one still running.
 
-        The stakeholder cadence (status_update) is internal: a late update is reminded and
-        escalated, but does not mark the customer's SLA breached.
+        The stakeholder cadence (status_update) and a tier's pick-up target (tier_response) are
+        internal: a late one is reminded and escalated, but does not mark the customer's SLA breached.
         """
-        if any(c.breached_at is not None for n, c in self.clocks.items() if n is not ClockName.STATUS_UPDATE):
+        internal = (ClockName.STATUS_UPDATE, ClockName.TIER_RESPONSE)
+        if any(c.breached_at is not None for n, c in self.clocks.items() if n not in internal):
             return SlaState.BREACHED
-        running = {name for name, c in self.clocks.items() if c.running}
+        running = {name for name, c in self.clocks.items() if c.running and name not in internal}
         if any(f.kind == "warning" and f.clock in running for f in self.fired):
             return SlaState.WARNING
         return SlaState.OK

@@ -8,13 +8,14 @@ import json
 import os
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from sla.messages import (
-    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Reopen, Resolve, Respond,
+    Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange, TicketView,
 )
 from sla.severity import Severity
@@ -44,6 +45,20 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset: add one, e.g. +01:00 or Z")
     return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-24") from None
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give names separated by commas, none blank")
+    return names
 
 
 def _connection_options() -> argparse.ArgumentParser:
@@ -88,6 +103,51 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status-update", parents=[common], help="post a stakeholder status update (the Sev-1 cadence)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--text", required=True)
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("escalate", parents=[common], help="escalate: to a higher tier (--to), to management (--management) or a matrix step now (--step)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--to", metavar="TIER", help="functional: hand the ticket to this higher tier (e.g. l2); needs --note")
+    how.add_argument("--management", action="store_true", help="hierarchical: tell the next level of the management chain; needs --reason")
+    how.add_argument("--step", metavar="STEP", help="fire this escalation step of the matrix now (e.g. engineering); needs --reason")
+    p.add_argument("--note", help="the handoff note for the receiving tier (with --to)")
+    p.add_argument("--reason", help="why (with --management or --step)")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("deescalate", parents=[common], help="hand the ticket back to a lower tier, with a note")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--to", required=True, metavar="TIER", help="the lower tier (e.g. l1)")
+    p.add_argument("--note", required=True, help="the handoff note for the receiving tier")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("pir", parents=[common], help="record the post-incident review (date and attendees)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--held-on", required=True, type=_day, help="the day the review took place (YYYY-MM-DD)")
+    p.add_argument("--attendees", required=True, type=_names, help="who attended, separated by commas")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("rca", parents=[common], help="record the root-cause analysis document (its link)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--link", required=True, help="http(s) URL of the RCA document")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("action", parents=[common], help="add a corrective action with an owner and a deadline (tracked like the review)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--title", required=True, help="what is to be done")
+    p.add_argument("--owner", required=True, help="who owns it")
+    p.add_argument("--due", required=True, type=_instant, help="deadline, ISO 8601 with offset (e.g. 2026-12-04T17:00:00+01:00)")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("done", parents=[common], help="mark a corrective action done (e.g. action-1)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("item", metavar="ITEM", help="the action's id, as `show` lists it")
+    p.add_argument("--by", required=True)
+
+    p = sub.add_parser("waive", parents=[common], help="waive a post-incident obligation (review, rca or an action) with a reason")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("item", metavar="ITEM", help="review, rca, or an action id such as action-1")
+    p.add_argument("--reason", required=True)
     p.add_argument("--by", required=True)
 
     p = sub.add_parser("respond", parents=[common], help="record a message from support to the customer (meets response clocks)")
@@ -209,6 +269,23 @@ def render_view(view: TicketView, link: str, now: datetime) -> str:
         for record in s.escalations.values():
             ack = f", acknowledged by {record.acked_by}" if record.acked_by else ""
             lines.append(f"    step {record.step:<17} fired {len(record.fired)}x, first {_iso(record.fired[0])}{ack}")
+    for h in s.handoffs:
+        verb = "escalated" if h.direction == "up" else "de-escalated"
+        picked = f", picked up by {h.picked_up_by} at {_iso(h.picked_up_at)}" if h.picked_up_by else ", not picked up yet"
+        lines.append(f"  handoff:  {_iso(h.at)} {verb} {h.from_tier or '-'} -> {h.to_tier} by {h.by}{picked}: {h.note}")
+    for m in s.management_escalations:
+        lines.append(f"  management: {_iso(m.at)} level {m.level} ({', '.join(m.roles)}) by {m.by}: {m.reason}")
+    if s.post_incident:
+        lines.append("  post-incident:")
+        for item in s.post_incident:
+            if item.waived_reason:
+                how = f"waived by {item.done_by} at {_iso(item.done_at)}: {item.waived_reason}"
+            elif item.done_at:
+                how = f"met by {item.done_by} at {_iso(item.done_at)}" + "".join(f", {k} {v}" for k, v in item.detail.items())
+            else:
+                how = ("MISSED, was due " if item.due <= now else "open, due ") + f"{_iso(item.due)} ({_in(item.due - now)})"
+            owner = f" [owner {item.owner}]" if item.owner else ""
+            lines.append(f"    {item.id:<10} {item.title}{owner}: {how}")
     missed = [f for f in s.fired if f.kind == "breach"]
     if missed:
         lines.append("  missed:")
@@ -238,11 +315,30 @@ def render_state(state: TicketState) -> str:
         parts.append(f"reopened {state.reopen_count}x")
     if state.csat:
         parts.append(f"CSAT {state.csat}")
+    if state.tier:
+        parts.append(f"tier {state.tier}")
+    owed = [i.id for i in state.post_incident if i.open]
+    if owed:
+        parts.append(f"post-incident open: {', '.join(owed)}")
     return ", ".join(parts)
 
 
+class _Planned:
+    """Stands in for the client while a command builds its request: `plan.method(ticket, request)`
+    returns what to send, so bad input is refused before any connection is made."""
+
+    def __getattr__(self, method: str):
+        return lambda ticket_id, request: (method, ticket_id, request)
+
+
 async def _run(args: argparse.Namespace) -> Any:
-    client = await TicketClient.connect(args.address, args.namespace, ui_url=args.ui_url)
+    if args.command in _UPDATES:
+        try:
+            method, ticket_id, request = _UPDATES[args.command](_Planned(), args)
+        except ValidationError as exc:
+            raise UsageError(_validation_line(exc)) from None
+    elif args.command not in ("open", "show"):
+        raise UsageError(f"unknown command {args.command}")
     if args.command == "open":
         try:
             ticket = TicketOpened(
@@ -252,6 +348,8 @@ async def _run(args: argparse.Namespace) -> Any:
             )
         except ValidationError as exc:
             raise UsageError(_validation_line(exc)) from None
+    client = await TicketClient.connect(args.address, args.namespace, ui_url=args.ui_url)
+    if args.command == "open":
         opened = await client.open(ticket)
         doc = {"ticket_id": opened.ticket_id, "run_id": opened.run_id, "created": opened.created, "ui_url": opened.ui_url}
         verb = "opened" if opened.created else "already open"
@@ -259,15 +357,20 @@ async def _run(args: argparse.Namespace) -> Any:
     if args.command == "show":
         view = await client.view(args.ticket_id)
         return view.model_dump(mode="json"), render_view(view, client.link(args.ticket_id), datetime.now(UTC))
-    try:
-        send = _UPDATES[args.command]
-    except KeyError:
-        raise UsageError(f"unknown command {args.command}") from None
-    try:
-        state = await send(client, args)
-    except ValidationError as exc:
-        raise UsageError(_validation_line(exc)) from None
+    state = await getattr(client, method)(ticket_id, request)
     return state.model_dump(mode="json"), render_state(state)
+
+
+def _escalate(client: TicketClient, a: argparse.Namespace):
+    if a.to:
+        if not a.note:
+            raise UsageError("--note: a handoff to another tier needs a note (what was tried, what is needed)")
+        return client.hand_off(a.ticket_id, HandOff(to=a.to, note=a.note, by=a.by, direction="up"))
+    if not a.reason:
+        raise UsageError(f"--reason: say why ({'--management' if a.management else '--step'} needs one)")
+    if a.management:
+        return client.escalate_to_management(a.ticket_id, EscalateToManagement(reason=a.reason, by=a.by))
+    return client.jump_to_step(a.ticket_id, JumpToStep(step=a.step, reason=a.reason, by=a.by))
 
 
 def _status(client: TicketClient, a: argparse.Namespace):
@@ -280,6 +383,13 @@ _UPDATES = {
                          else c.acknowledge(a.ticket_id, Acknowledge(by=a.by, note=a.note))),
     "commander": lambda c, a: c.designate_commander(a.ticket_id, DesignateCommander(name=a.name, by=a.by)),
     "status-update": lambda c, a: c.post_status_update(a.ticket_id, PostStatusUpdate(text=a.text, by=a.by)),
+    "escalate": _escalate,
+    "deescalate": lambda c, a: c.hand_off(a.ticket_id, HandOff(to=a.to, note=a.note, by=a.by, direction="down")),
+    "pir": lambda c, a: c.record_review(a.ticket_id, RecordReview(held_on=a.held_on, attendees=a.attendees, by=a.by)),
+    "rca": lambda c, a: c.record_rca(a.ticket_id, RecordRca(link=a.link, by=a.by)),
+    "action": lambda c, a: c.add_action(a.ticket_id, AddAction(title=a.title, owner=a.owner, due=a.due, by=a.by)),
+    "done": lambda c, a: c.complete_obligation(a.ticket_id, CompleteObligation(item=a.item, by=a.by)),
+    "waive": lambda c, a: c.complete_obligation(a.ticket_id, CompleteObligation(item=a.item, by=a.by, waive_reason=a.reason)),
     "respond": lambda c, a: c.respond(a.ticket_id, Respond(by=a.by, message_id=a.message_id)),
     "message": lambda c, a: c.customer_message(a.ticket_id, CustomerMessage(message_id=a.message_id)),
     "status": _status,

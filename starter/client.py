@@ -14,7 +14,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from sla.messages import (
-    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Reopen, Resolve, Respond,
+    Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange, TicketView,
 )
 from sla.ticket import TicketOpened, TicketState
@@ -127,6 +128,27 @@ class TicketClient:
 
     async def acknowledge_page(self, ticket_id: str, request: AcknowledgePage) -> TicketState:
         return await self.update(ticket_id, TicketWorkflow.acknowledge_page, request)
+
+    async def hand_off(self, ticket_id: str, request: HandOff) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.hand_off, request)
+
+    async def escalate_to_management(self, ticket_id: str, request: EscalateToManagement) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.escalate_to_management, request)
+
+    async def jump_to_step(self, ticket_id: str, request: JumpToStep) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.jump_to_step, request)
+
+    async def record_review(self, ticket_id: str, request: RecordReview) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.record_review, request)
+
+    async def record_rca(self, ticket_id: str, request: RecordRca) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.record_rca, request)
+
+    async def add_action(self, ticket_id: str, request: AddAction) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.add_action, request)
+
+    async def complete_obligation(self, ticket_id: str, request: CompleteObligation) -> TicketState:
+        return await self.update(ticket_id, TicketWorkflow.complete_obligation, request)
 
     async def update(self, ticket_id: str, update, request) -> TicketState:
         """Send one update and return the ticket's new state; a refusal raises TicketError with the reason."""

@@ -90,6 +90,7 @@ class TicketStore:
     """Reads and writes the store; one instance per worker (it holds a connection pool)."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = open_engine(url)
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +25,10 @@ class HttpReceiver:
     script: list[tuple[int, bytes, dict[str, str]]] = field(default_factory=list)
     default: tuple[int, bytes, dict[str, str]] = (200, b"ok", {})
     requests: list[Received] = field(default_factory=list)
+    hold: Callable[[Received], bool] | None = None
+    """Requests it matches get no answer until `release` is set (a sender dying mid-request)."""
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -31,7 +36,12 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                receiver.requests.append(received)
+                if receiver.hold is not None and receiver.hold(received):
+                    receiver.held.set()
+                    receiver.release.wait(60)
+                    return
                 status, reply, headers = receiver.script.pop(0) if receiver.script else receiver.default
                 self.send_response(status)
                 for k, v in headers.items():

@@ -15,14 +15,15 @@ import asyncio
 import os
 import sys
 import tempfile
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from sla.messages import (
-    Acknowledge, AcknowledgePage, Csat, CustomerMessage, DesignateCommander, PostStatusUpdate, Resolve, Respond,
+    Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Resolve, Respond,
     SeverityPlanChange, StatusChange,
 )
 from sla.ticket import TicketOpened
@@ -122,6 +123,37 @@ async def sev1_escalation_matrix(env: WorkflowEnvironment, task_queue: str):
     return handle
 
 
+async def handoffs_digest_post_incident(env: WorkflowEnvironment, task_queue: str):
+    """Handoffs, management, a severity raise found late (digest), a jumped step, post-incident work."""
+    opened = TicketOpened(ticket_id="T-replay-post-incident", customer="ACME", title="Payments fail", severity="sev4",
+                          channel="email", opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(minutes=10))
+    await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="lee"))
+    await handle.execute_update(TicketWorkflow.hand_off, HandOff(to="l2", note="card declines; logs attached", by="lee"))
+    await env.sleep(timedelta(minutes=17))
+    await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="kim"))
+    await handle.execute_update(TicketWorkflow.escalate_to_management, EscalateToManagement(reason="top customer", by="kim"))
+    await env.sleep(timedelta(hours=5, minutes=3))
+    await handle.execute_update(TicketWorkflow.change_severity, SeverityPlanChange(by="kim", severity="sev1", reason="all payments"))
+    await env.sleep(timedelta(minutes=7))
+    await handle.execute_update(TicketWorkflow.jump_to_step, JumpToStep(step="engineering", reason="card processor down", by="kim"))
+    await handle.execute_update(TicketWorkflow.post_status_update, PostStatusUpdate(by="kim", text="Failing over"))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="kim"))
+    await env.sleep(timedelta(minutes=9))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="kim"))
+    state = await handle.execute_update(TicketWorkflow.add_action, AddAction(
+        by="kim", title="Alert on decline rate", owner="bo", due=(await env.get_current_time()) + timedelta(days=4, minutes=7)))
+    await env.sleep(timedelta(hours=50, minutes=11))
+    await handle.execute_update(TicketWorkflow.record_review, RecordReview(by="kim", held_on=date(2026, 11, 25), attendees=["kim", "bo"]))
+    await handle.execute_update(TicketWorkflow.record_rca, RecordRca(by="kim", link="https://wiki.example.com/rca/42"))
+    await env.sleep(timedelta(hours=13, minutes=3))
+    await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item="action-1", by="bo"))
+    assert state.post_incident
+    await handle.result()
+    return handle
+
+
 # Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
 SCENARIOS = {
     "sev1_breached_then_resolved": sev1_breached_then_resolved,
@@ -130,6 +162,7 @@ SCENARIOS = {
     "sev2_raised_to_sev1_reopened": sev2_raised_to_sev1_reopened,
     "sev1_with_timeline": sev1_with_timeline,
     "sev1_escalation_matrix": sev1_escalation_matrix,
+    "handoffs_digest_post_incident": handoffs_digest_post_incident,
 }
 
 

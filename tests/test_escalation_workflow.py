@@ -71,6 +71,9 @@ async def test_acknowledging_a_page_stops_its_repeats_and_a_commander_skips_a_st
         await walk_to(ts_env, t0, timedelta(hours=6, minutes=5))
         state = await handle.execute_update(TicketWorkflow.acknowledge_page, AcknowledgePage(step="engineering", by="oncall-eng"))
         assert state.escalations["engineering"].acked_by == "oncall-eng"
+        await walk_to(ts_env, t0, timedelta(hours=6, minutes=20))
+        # Action within the ack timeout (30m): the acknowledgement holds.
+        await handle.execute_update(TicketWorkflow.post_status_update, PostStatusUpdate(by="Grace", text="Engineering on it"))
         await walk_to(ts_env, t0, timedelta(hours=8))
         attrs = (await handle.describe()).typed_search_attributes
     assert [k for k, _ in steps(notifier)] == ["internal/1", "engineering/1", "account_manager/1"]

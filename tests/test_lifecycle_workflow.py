@@ -204,7 +204,7 @@ async def test_the_timeline_reaches_the_store_and_the_cli_prints_it(store, ts_en
     # Deliveries are stamped with the real clock, events with the (skipped) workflow clock.
     events = [r["kind"] for r in rows if not r["kind"].startswith("delivery") and r["detail"].get("clock") != "status_update"]
     assert ticket["status"] == "solved" and ticket["severity"] == "sev1"
-    assert events == ["opened", "acknowledged", "warning", "breach", "responded", "resolved"]
+    assert events == ["opened", "acknowledged", "warning", "breach", "responded", "resolved", "post_incident_due", "post_incident_due"]
     assert "breach" in kinds and "responded" in kinds and "resolved" in kinds
     first_response = [r for r in rows if r["kind"] == "delivery_sent" and "/first_response/" in r["detail"]["obligation"]]
     assert len(first_response) == 3  # warning -> support_l1; breach -> support_l1 and support_manager

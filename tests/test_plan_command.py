@@ -94,7 +94,7 @@ def test_policy_check_warns_about_stale_contacts_without_failing(capsys) -> None
     code, out, err = run(capsys, "policy", "check", str(DEFAULT_POLICY), "--contacts", str(EXAMPLE_CONTACTS), "--today", "2027-03-01", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True and doc["errors"] == []
-    assert len(doc["warnings"]) == 10  # every entry of the example file
+    assert len(doc["warnings"]) == 11  # every entry of the example file
     assert any("contacts.3 (support_manager, email): last reviewed 2026-11-01, 120 days ago (over 90)" in w for w in doc["warnings"])
 
 

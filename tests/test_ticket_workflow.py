@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from temporalio import activity
@@ -12,7 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import Notifier, NotifierSettings
-from sla.messages import Acknowledge, Delivery, Notification, Resolve, Respond
+from sla.messages import Acknowledge, CompleteObligation, Delivery, Notification, RecordReview, Resolve, Respond
 from starter.client import update_failure_reason
 from sla.ticket import ClockName, SlaState, TicketOpened, TicketStatus
 from worker.main import build_worker
@@ -109,7 +109,10 @@ async def test_a_ticket_answered_in_time_does_not_breach(store, ts_env: Workflow
 
         state = await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice"))
         assert state.status is TicketStatus.SOLVED
-        result = await handle.result()  # closes itself 3 days after Solved
+        assert [i.id for i in state.post_incident] == ["review", "rca"]  # a Sev-1 owes both
+        await handle.execute_update(TicketWorkflow.record_review, RecordReview(by="alice", held_on=date(2026, 11, 24), attendees=["alice", "bob"]))
+        await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item="rca", by="alice", waive_reason="vendor outage, their RCA"))
+        result = await handle.result()  # closes itself 3 days after Solved, its obligations met
         assert result.status is TicketStatus.CLOSED
         assert result.closed_at == result.solved_at + timedelta(days=3)
         assert result.clocks[ClockName.RESOLUTION].met_at is not None

@@ -56,6 +56,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     flag("--contacts", dest="contacts", help="contacts TOML (ESCALATOR_CONTACTS; default none: every role is logged to the console)")
     flag("--ui-url", dest="ui_url", help="Temporal UI base URL for links in notifications (ESCALATOR_UI_URL)")
     flag("--log-level", dest="log_level", help="ESCALATOR_LOG_LEVEL (default INFO)")
+    flag("--max-cached-workflows", dest="max_cached_workflows", type=int,
+         help="tickets kept in memory between tasks (ESCALATOR_MAX_CACHED_WORKFLOWS; default temporalio's; 0: none)")
     return parser.parse_args(argv)
 
 
@@ -99,7 +101,8 @@ async def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         log.error("cannot connect to Temporal", address=settings.temporal_address, error=str(exc))
         return 2
-    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier())
+    cache = {} if settings.max_cached_workflows is None else {"max_cached_workflows": settings.max_cached_workflows}
+    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier(), **cache)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

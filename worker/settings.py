@@ -45,6 +45,10 @@ class WorkerSettings(BaseSettings):
     smtp_from: str = Field("escalator@localhost", validation_alias="SMTP_FROM")
     pagerduty_events_url: str = Field(DEFAULT_EVENTS_URL, validation_alias="PAGERDUTY_EVENTS_URL")
     log_level: str = Field("INFO", validation_alias="ESCALATOR_LOG_LEVEL")
+    max_cached_workflows: int | None = Field(
+        None, ge=0, validation_alias="ESCALATOR_MAX_CACHED_WORKFLOWS",
+        description="Tickets kept in the worker's cache (temporalio's default if unset; 0 turns sticky execution off).",
+    )
 
     @property
     def policy_path(self) -> Path:

@@ -10,5 +10,6 @@ SLA_STATE = SearchAttributeKey.for_keyword("SlaState")
 NEXT_DUE_AT = SearchAttributeKey.for_datetime("NextDueAt")
 ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 COMMANDER_ASSIGNED = SearchAttributeKey.for_bool("CommanderAssigned")
+SUPPORT_TIER = SearchAttributeKey.for_keyword("SupportTier")
 
-ALL = (TICKET_ID, CUSTOMER, SEVERITY, STATUS, SLA_STATE, NEXT_DUE_AT, ESCALATION_LEVEL, COMMANDER_ASSIGNED)
+ALL = (TICKET_ID, CUSTOMER, SEVERITY, STATUS, SLA_STATE, NEXT_DUE_AT, ESCALATION_LEVEL, COMMANDER_ASSIGNED, SUPPORT_TIER)

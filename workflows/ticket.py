@@ -16,10 +16,11 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from sla import lifecycle
+    from sla.digest import LATE_AFTER_SECONDS, digests, superseded
     from sla.messages import (
-        Acknowledge, AcknowledgePage, Csat, CustomerMessage, Delivery, DesignateCommander, EventBatch, Notification,
-        PostStatusUpdate, Reopen, Resolve, Respond,
-        SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent, TicketView,
+        Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, Delivery, DesignateCommander,
+        EscalateToManagement, EventBatch, HandOff, JumpToStep, Notification, PostStatusUpdate, RecordRca, RecordReview,
+        Reopen, Resolve, Respond, SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
     from sla.policy import PolicySnapshot
@@ -35,6 +36,12 @@ LIFECYCLE_PATCH = "lifecycle-v1"
 STORE_PATCH = "ticket-store-v1"
 # Tickets started before this patch had no escalation matrix and no stakeholder cadence.
 ESCALATION_PATCH = "escalation-v1"
+# Tickets started before this patch owed nothing after resolution.
+POST_INCIDENT_PATCH = "post-incident-v1"
+# Before this patch, obligations found late were notified one by one; now one digest per role.
+DIGEST_PATCH = "overdue-digest-v1"
+# Before this patch, the SupportTier search attribute was not set.
+TIER_PATCH = "support-tier-v1"
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
 
@@ -44,14 +51,15 @@ class TicketWorkflow:
     def __init__(self, start: TicketOpened | TicketContinued) -> None:
         # Handlers may run before run() starts: everything they touch exists from here.
         self._events: list[TicketEvent] = []
+        self._announcements: list[Obligation] = []  # messages from updates (status updates, handoffs) waiting to be sent
         if isinstance(start, TicketContinued):
             self._state, self._snapshot, self._runs = start.state, start.snapshot, start.runs
             self._events = list(start.pending_events)
+            self._announcements = list(start.pending_announcements)
         else:
             self._state, self._snapshot, self._runs = TicketState.opened(start), None, 0
         self._changed = False
         self._published: dict[str, object] = {}
-        self._announcements: list[Obligation] = []  # posted status updates waiting to be sent
         if not isinstance(start, TicketContinued):
             t = start
             self._event("opened", at=t.opened_at, severity=t.severity.value, customer=t.customer, channel=t.channel,
@@ -112,6 +120,10 @@ class TicketWorkflow:
             self._publish(upcoming, now)
             due = [ob for ob in upcoming if ob.due <= now]
             if due:
+                late = [ob for ob in due if (now - ob.due).total_seconds() > LATE_AFTER_SECONDS]
+                if len(late) > 1 and workflow.patched(DIGEST_PATCH):
+                    await self._act_in_digest(late)
+                    due = [ob for ob in due if ob not in late]
                 for ob in due:
                     await self._act(ob)
                 continue
@@ -122,6 +134,7 @@ class TicketWorkflow:
                 await self._flush_events()
                 workflow.continue_as_new(TicketContinued(
                     state=self._state.compacted(), snapshot=self._snapshot, runs=self._runs + 1, pending_events=self._events,
+                    pending_announcements=self._announcements,
                 ))
             await self._wait(upcoming[0] if upcoming else None)
         self._publish([], workflow.now())
@@ -146,31 +159,67 @@ class TicketWorkflow:
             pass
 
     async def _act(self, ob: Obligation) -> None:
+        roles = self._apply(ob)
+        delivered = await self._notify(ob, roles) if ob.kind is not ObligationKind.AUTO_CLOSE else True
+        self._record(ob, roles, delivered)
+
+    async def _act_in_digest(self, late: list[Obligation]) -> None:
+        """Act on obligations found late together: each role gets one message listing its share."""
+        roles_of = {ob.id: self._apply(ob) for ob in late}
+        now = workflow.now()
+        while True:
+            # Acting on one may make others due at once (a step anchored on another): same digest.
+            more = [ob for ob in plan(self._policy, self._state, now)
+                    if (now - ob.due).total_seconds() > LATE_AFTER_SECONDS and ob.id not in roles_of]
+            if not more:
+                break
+            late = late + more
+            roles_of |= {ob.id: self._apply(ob) for ob in more}
+        quiet = superseded(late)
+        sent = {ob.id: [] if ob.id in quiet else roles_of[ob.id] for ob in late}
+        delivered = True
+        for digest in digests(self._state.ticket.ticket_id, late, sent):
+            first = digest.obligations[0]
+            many = len(digest.obligations) > 1
+            note = first.model_copy(update={"id": digest.key, "summary": digest.summary, "roles": digest.roles})
+            delivered &= await self._notify(note, digest.roles, kind="digest" if many else None)
+        for ob in late:
+            self._record(ob, sent[ob.id], delivered, digest=True)
+
+    def _apply(self, ob: Obligation) -> list[str]:
+        """The state change an obligation makes when it falls due; returns the roles it notifies."""
         state = self._state
         # Lifecycle moves are dated at their due instant, not at whenever this task ran.
         if ob.kind is ObligationKind.AUTO_CLOSE:
             lifecycle.apply_close(state, ob.due)
-        elif ob.kind is ObligationKind.AUTO_SOLVE:
-            lifecycle.apply_resolve(self._snapshot.policy, state, ob.due)
+            return []
+        if ob.kind is ObligationKind.AUTO_SOLVE:
+            lifecycle.apply_resolve(self._policy, state, ob.due)
+            self._open_post_incident(ob.due)
         if ob.kind is ObligationKind.ESCALATION and "/escalation/" in ob.id:
-            lifecycle.record_escalation(state, ob.id.split("/escalation/")[1].split("/")[0], ob.due)
-        roles = ob.roles if ob.roles is not None else self._snapshot.policy.notifications.get(ob.kind.value, [])
-        delivered = await self._notify(ob, roles) if ob.kind is not ObligationKind.AUTO_CLOSE else True
-        state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
-        self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
-                    summary=ob.summary, delivered=delivered, notified=",".join(roles) or None)
+            step, firing = ob.id.split("/escalation/")[1].split("/")[:2]
+            if firing.startswith("ack_timeout"):
+                lifecycle.record_ack_timeout(state, step)
+            lifecycle.record_escalation(state, step, ob.due)
         if ob.kind is ObligationKind.BREACH and ob.clock is not None and state.clocks[ob.clock].breached_at is None:
             state.clocks[ob.clock].breached_at = ob.due
-        workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat()})
+        return ob.roles if ob.roles is not None else self._policy.notifications.get(ob.kind.value, [])
 
-    async def _notify(self, ob: Obligation, roles: list[str]) -> bool:
+    def _record(self, ob: Obligation, roles: list[str], delivered: bool, digest: bool = False) -> None:
+        self._state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
+        extra = {"digest": True} if digest else {}
+        self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
+                    summary=ob.summary, delivered=delivered, notified=",".join(roles) or None, **extra)
+        workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat(), "digest": digest})
+
+    async def _notify(self, ob: Obligation, roles: list[str], kind: str | None = None) -> bool:
         state = self._state
         try:
             await workflow.execute_activity(
                 contract.ACTIVITY_NOTIFY,
                 Notification(
                     idempotency_key=ob.id, ticket_id=state.ticket.ticket_id, customer=state.ticket.customer,
-                    severity=state.severity, kind=ob.kind.value, clock=ob.clock, due=ob.due, summary=ob.summary,
+                    severity=state.severity, kind=kind or ob.kind.value, clock=ob.clock, due=ob.due, summary=ob.summary,
                     roles=roles,
                 ),
                 result_type=Delivery,
@@ -185,11 +234,14 @@ class TicketWorkflow:
             return False
 
     async def _announce(self) -> None:
-        """Send posted status updates to the stakeholders' roles (from the loop, not the handler)."""
+        """Send what updates asked to announce (posted status updates, handoffs, manual escalations),
+        from the loop rather than the handler, so an update returns at once."""
         while self._announcements:
-            ob = self._announcements.pop(0)
+            ob = self._announcements[0]
             delivered = await self._notify(ob, ob.roles or [])
-            self._event("status_update_sent", at=ob.due, obligation=ob.id, delivered=delivered)
+            self._announcements.pop(0)
+            kind = "status_update_sent" if ob.clock is ClockName.STATUS_UPDATE else "escalation_sent"
+            self._event(kind, at=ob.due, obligation=ob.id, delivered=delivered, notified=",".join(ob.roles or []) or None)
 
     def _publish(self, upcoming: list[Obligation], now: datetime) -> None:
         """Keep search attributes and the current details in step with the state."""
@@ -200,6 +252,10 @@ class TicketWorkflow:
             "status": state.status.value, "sla_state": state.sla_state.value, "next_due": nxt.due if nxt else None,
             "level": state.escalation_level, "commander": state.commander is not None,
         }
+        # Only a ticket that has been handed off sets SupportTier: older tickets' histories stay as they were.
+        tier = state.tier if state.handoffs and workflow.patched(TIER_PATCH) else None
+        if tier:
+            values["tier"] = tier
         if values != self._published:
             workflow.upsert_search_attributes([
                 sa.TICKET_ID.value_set(state.ticket.ticket_id),
@@ -210,6 +266,7 @@ class TicketWorkflow:
                 sa.NEXT_DUE_AT.value_set(nxt.due) if nxt else sa.NEXT_DUE_AT.value_unset(),
                 sa.ESCALATION_LEVEL.value_set(state.escalation_level),
                 sa.COMMANDER_ASSIGNED.value_set(state.commander is not None),
+                *([sa.SUPPORT_TIER.value_set(tier)] if tier else []),
             ])
             self._published = values
         lines = [f"**{state.status.label}**, {state.severity.label}, SLA {state.sla_state.value}."]
@@ -221,6 +278,10 @@ class TicketWorkflow:
             lines.append(f"Owner: {state.acknowledged_by}.")
         if state.escalation_level:
             lines.append(f"Escalation level {state.escalation_level}; incident commander: {state.commander or 'none yet'}.")
+        if state.handoffs:
+            last = state.handoffs[-1]
+            picked = f"picked up by {last.picked_up_by}" if last.picked_up_by else "not picked up yet"
+            lines.append(f"With tier {last.to_tier} since {last.at.isoformat()} ({picked}).")
         if self._runs:
             lines.append(f"History {self._runs + 1} of this ticket (continued as new).")
         workflow.set_current_details("\n\n".join(lines))
@@ -313,10 +374,18 @@ class TicketWorkflow:
     async def resolve(self, request: Resolve) -> TicketState:
         """The fix is in: Solved; resolution is met and every other running clock stops."""
         await self._snapshot_ready()
-        lifecycle.apply_resolve(self._policy, self._state, workflow.now())
+        now = workflow.now()
+        lifecycle.apply_resolve(self._policy, self._state, now)
         self._event("resolved", by=request.by.strip(), resolution=request.resolution)
+        self._open_post_incident(now)
         workflow.logger.info("resolved", extra={"by": request.by})
         return self._touch()
+
+    def _open_post_incident(self, at: datetime) -> None:
+        if workflow.patched(POST_INCIDENT_PATCH) and not self._state.post_incident:
+            lifecycle.open_post_incident(self._policy, self._state, at)
+            for item in self._state.post_incident:
+                self._event("post_incident_due", item=item.id, due=item.due.isoformat(), at=at)
 
     @resolve.validator
     def _validate_resolve(self, request: Resolve) -> None:
@@ -402,6 +471,111 @@ class TicketWorkflow:
         if self._snapshot is None:
             raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
         lifecycle.check_page_ack(self._policy, self._state, request)
+
+    @workflow.update(name=contract.UPDATE_HAND_OFF)
+    async def hand_off(self, request: HandOff) -> TicketState:
+        """Functional escalation (or de-escalation): another tier takes over; its response target starts."""
+        await self._snapshot_ready()
+        handoff = lifecycle.apply_handoff(self._policy, self._state, request, workflow.now())
+        number = len(self._state.handoffs)
+        verb = "escalated" if handoff.direction == "up" else "de-escalated"
+        self._announcements.append(Obligation(
+            id=f"{self._state.ticket.ticket_id}/handoff/{number}", kind=ObligationKind.ESCALATION, due=handoff.at,
+            summary=f"{verb} to {handoff.to_tier} by {handoff.by}: {handoff.note}", roles=[self._policy.tiers[handoff.to_tier].role],
+        ))
+        self._event("handed_off", by=handoff.by, from_tier=handoff.from_tier, to_tier=handoff.to_tier, direction=handoff.direction, note=handoff.note)
+        return self._touch()
+
+    @hand_off.validator
+    def _validate_hand_off(self, request: HandOff) -> None:
+        self._require_snapshot()
+        lifecycle.check_handoff(self._policy, self._state, request)
+
+    @workflow.update(name=contract.UPDATE_ESCALATE_MANAGEMENT)
+    async def escalate_to_management(self, request: EscalateToManagement) -> TicketState:
+        """Hierarchical escalation: the next level of the management chain hears, with the reason."""
+        await self._snapshot_ready()
+        record = lifecycle.apply_management(self._policy, self._state, request, workflow.now())
+        number = len(self._state.management_escalations)
+        self._announcements.append(Obligation(
+            id=f"{self._state.ticket.ticket_id}/management/{number}", kind=ObligationKind.ESCALATION, due=record.at,
+            summary=f"management escalation (level {record.level}) by {record.by}: {record.reason}", roles=record.roles,
+        ))
+        self._event("management_escalation", by=record.by, level=record.level, reason=record.reason, notified=",".join(record.roles))
+        return self._touch()
+
+    @escalate_to_management.validator
+    def _validate_management(self, request: EscalateToManagement) -> None:
+        self._require_snapshot()
+        lifecycle.check_management(self._policy, self._state, request)
+
+    @workflow.update(name=contract.UPDATE_JUMP_TO_STEP)
+    async def jump_to_step(self, request: JumpToStep) -> TicketState:
+        """Fire an escalation step of the matrix now; later steps anchored on it count from now."""
+        await self._snapshot_ready()
+        now = workflow.now()
+        firing = lifecycle.apply_jump(self._state, request, now)
+        steps = self._policy.escalation[self._state.severity]
+        number, step = next((n, s) for n, s in enumerate(steps, start=1) if s.id == request.step)
+        self._announcements.append(Obligation(
+            id=f"{self._state.ticket.ticket_id}/escalation/{step.id}/{firing}", kind=ObligationKind.ESCALATION, due=now,
+            summary=f"escalation step {number}: {step.label} (fired early by {request.by.strip()}: {request.reason.strip()})",
+            roles=list(step.roles),
+        ))
+        self._event("escalation_jumped", step=step.id, by=request.by.strip(), reason=request.reason.strip())
+        return self._touch()
+
+    @jump_to_step.validator
+    def _validate_jump(self, request: JumpToStep) -> None:
+        self._require_snapshot()
+        lifecycle.check_jump(self._policy, self._state, request)
+
+    def _require_snapshot(self) -> None:
+        if self._snapshot is None:
+            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
+
+    @workflow.update(name=contract.UPDATE_RECORD_REVIEW)
+    async def record_review(self, request: RecordReview) -> TicketState:
+        lifecycle.apply_review(self._state, request, workflow.now())
+        self._event("review_recorded", by=request.by.strip(), held_on=request.held_on.isoformat(), attendees=", ".join(request.attendees))
+        return self._touch()
+
+    @record_review.validator
+    def _validate_review(self, request: RecordReview) -> None:
+        lifecycle.check_review(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_RECORD_RCA)
+    async def record_rca(self, request: RecordRca) -> TicketState:
+        lifecycle.apply_rca(self._state, request, workflow.now())
+        self._event("rca_recorded", by=request.by.strip(), link=request.link)
+        return self._touch()
+
+    @record_rca.validator
+    def _validate_rca(self, request: RecordRca) -> None:
+        lifecycle.check_rca(self._state, request)
+
+    @workflow.update(name=contract.UPDATE_ADD_ACTION)
+    async def add_action(self, request: AddAction) -> TicketState:
+        """A corrective action with an owner and a deadline; reminded and escalated like the review."""
+        item = lifecycle.apply_add_action(self._state, request)
+        self._event("action_added", item=item.id, title=item.title, owner=item.owner, due=item.due.isoformat(), by=request.by.strip())
+        return self._touch()
+
+    @add_action.validator
+    def _validate_add_action(self, request: AddAction) -> None:
+        lifecycle.check_add_action(self._state, request, workflow.now())
+
+    @workflow.update(name=contract.UPDATE_COMPLETE_OBLIGATION)
+    async def complete_obligation(self, request: CompleteObligation) -> TicketState:
+        """Mark a corrective action done, or waive any post-incident obligation with a reason."""
+        lifecycle.apply_complete(self._state, request, workflow.now())
+        self._event("post_incident_waived" if request.waive_reason else "action_done", item=request.item,
+                    by=request.by.strip(), reason=request.waive_reason)
+        return self._touch()
+
+    @complete_obligation.validator
+    def _validate_complete(self, request: CompleteObligation) -> None:
+        lifecycle.check_complete(self._state, request)
 
     async def _snapshot_ready(self) -> None:
         if self._snapshot is None:

@@ -95,3 +95,46 @@ async def test_unreachable_server_is_one_line() -> None:
     assert err.decode().strip().splitlines() == [
         "escalator: error: cannot reach Temporal at 127.0.0.1:1: connection refused (is `make dev` running?)"
     ]
+
+
+async def test_escalations_and_post_incident_work_from_the_command_line(store, dev_env: WorkflowEnvironment, unique: str) -> None:
+    tid = f"T-pi-{unique}"
+    async with build_worker(dev_env.client, store=store):
+        code, _, err = await escalator(dev_env, "open", "--customer", "ACME", "--severity", "sev1", "--title", "Payments fail", "--id", tid)
+        assert code == 0, err
+        code, out, err = await escalator(dev_env, "escalate", tid, "--to", "L2", "--note", "restarts tried", "--by", "lee")
+        assert code == 0 and "tier l2" in out, err
+        code, _, err = await escalator(dev_env, "deescalate", tid, "--to", "l3", "--note", "n", "--by", "lee")
+        assert code == 1 and err.strip() == f"escalator: error: ticket {tid}: to: l3 is above l2; cannot de-escalate to it"
+        code, _, err = await escalator(dev_env, "escalate", tid, "--management", "--reason", "top account", "--by", "lee")
+        assert code == 0, err
+        code, _, err = await escalator(dev_env, "resolve", tid, "--by", "kim")
+        assert code == 0, err
+        code, out, err = await escalator(dev_env, "pir", tid, "--held-on", "2026-11-24", "--attendees", "kim, bo", "--by", "kim")
+        assert code == 0 and "post-incident open: rca" in out, err
+        code, _, err = await escalator(dev_env, "action", tid, "--title", "Alert on declines", "--owner", "bo", "--due", "2099-01-01T00:00:00Z", "--by", "kim")
+        assert code == 0, err
+        code, _, err = await escalator(dev_env, "done", tid, "rca", "--by", "kim")
+        assert code == 1 and "record the rca with its own command" in err
+        code, out, err = await escalator(dev_env, "waive", tid, "rca", "--reason", "vendor RCA", "--by", "kim")
+        assert code == 0 and "post-incident open: action-1" in out, err
+        code, out, err = await escalator(dev_env, "show", tid)
+    assert code == 0, err
+    assert "escalated l1 -> l2 by lee" in out and "level 1 (support_manager) by lee: top account" in out
+    assert "review" in out and "met by kim" in out and "waived by kim" in out and "action-1   Alert on declines [owner bo]: open, due 2099-01-01" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["escalate", "T-1", "--to", "l2", "--by", "a"], "--note: a handoff to another tier needs a note"),
+    (["escalate", "T-1", "--step", "engineering", "--by", "a"], "--reason: say why (--step needs one)"),
+    (["rca", "T-1", "--link", "ftp://x", "--by", "a"], "link: String should match pattern '^https?://'"),
+    (["waive", "T-1", "rca", "--reason", "r", "--by", ""], "by: String should have at least 1 character"),
+])
+async def test_bad_input_is_refused_before_connecting(args: list[str], message: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "starter", *args, "--address", "127.0.0.1:1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 1 and out == b""
+    assert err.decode().startswith(f"escalator: error: {message}")

@@ -184,7 +184,7 @@ class TicketWorkflow:
             note = first.model_copy(update={"id": digest.key, "summary": digest.summary, "roles": digest.roles})
             delivered &= await self._notify(note, digest.roles, kind="digest" if many else None)
         for ob in late:
-            self._record(ob, sent[ob.id], delivered, digest=True)
+            self._record(ob, sent[ob.id], delivered, digest=True, superseded=ob.id in quiet)
 
     def _apply(self, ob: Obligation) -> list[str]:
         """The state change an obligation makes when it falls due; returns the roles it notifies."""
@@ -205,9 +205,11 @@ class TicketWorkflow:
             state.clocks[ob.clock].breached_at = ob.due
         return ob.roles if ob.roles is not None else self._policy.notifications.get(ob.kind.value, [])
 
-    def _record(self, ob: Obligation, roles: list[str], delivered: bool, digest: bool = False) -> None:
+    def _record(self, ob: Obligation, roles: list[str], delivered: bool, digest: bool = False, superseded: bool = False) -> None:
         self._state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
         extra = {"digest": True} if digest else {}
+        if superseded:
+            extra["superseded"] = True  # a warning whose breach went out in the same digest
         self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
                     summary=ob.summary, delivered=delivered, notified=",".join(roles) or None, **extra)
         workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat(), "digest": digest})

@@ -438,8 +438,10 @@ def open_post_incident(policy: Policy, state: TicketState, resolved_at: datetime
         return counted_on.advance(resolved_at, [d.seconds(calendar.business_day_seconds)])[0]
 
     state.post_incident = [
-        PostIncidentItem(id="review", kind="review", title=f"post-incident review (within {rules.review_within})", due=due(rules.review_within)),
-        PostIncidentItem(id="rca", kind="rca", title=f"root-cause analysis (within {rules.rca_within})", due=due(rules.rca_within)),
+        PostIncidentItem(id="review", kind="review", title=f"post-incident review (within {rules.review_within})",
+                         due=due(rules.review_within), added_at=resolved_at),
+        PostIncidentItem(id="rca", kind="rca", title=f"root-cause analysis (within {rules.rca_within})",
+                         due=due(rules.rca_within), added_at=resolved_at),
     ]
 
 
@@ -493,9 +495,10 @@ def check_add_action(state: TicketState, request: AddAction, now: datetime) -> N
         raise ValueError(f"due: {request.due.isoformat()} is not in the future")
 
 
-def apply_add_action(state: TicketState, request: AddAction) -> PostIncidentItem:
+def apply_add_action(state: TicketState, request: AddAction, now: datetime) -> PostIncidentItem:
     number = 1 + sum(1 for i in state.post_incident if i.kind == "action")
-    item = PostIncidentItem(id=f"action-{number}", kind="action", title=request.title.strip(), owner=request.owner.strip(), due=request.due)
+    item = PostIncidentItem(id=f"action-{number}", kind="action", title=request.title.strip(), owner=request.owner.strip(),
+                            due=request.due, added_at=now)
     state.post_incident.append(item)
     return item
 

@@ -187,6 +187,8 @@ def post_incident_obligations(policy: Policy, state: TicketState) -> list[Obliga
         for n, before in enumerate(rules.remind_before, start=1):
             oid = f"{tid}/post_incident/{item.id}/remind{n}"
             due = item.due - timedelta(seconds=before.seconds(0))
+            if item.added_at is not None and due <= item.added_at:
+                continue  # owed for less time than the reminder's lead: the deadline itself is enough
             if oid not in fired:
                 found.append(Obligation(id=oid, kind=ObligationKind.ESCALATION, due=due, roles=list(rules.remind),
                                         summary=f"{item.title}{who} due in {before.short}"))

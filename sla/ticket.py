@@ -111,6 +111,7 @@ class PostIncidentItem(BaseModel):
     title: str
     owner: str | None = None
     due: datetime
+    added_at: datetime | None = Field(default=None, description="When it was owed (resolution, or when the action was added).")
     done_at: datetime | None = None
     done_by: str | None = None
     detail: dict[str, str] = Field(default_factory=dict, description="Review date and attendees, RCA link, ...")

@@ -58,7 +58,11 @@ def test_reminders_and_missed_deadlines_are_planned_and_close_waits_for_them(def
     lifecycle.apply_complete(s, CompleteObligation(item="rca", by="ann", waive_reason="the vendor writes it"), RESOLVED + timedelta(days=2))
     close = [o for o in plan(default_policy, s, RESOLVED) if o.kind is ObligationKind.AUTO_CLOSE]
     assert [o.due for o in close] == [RESOLVED + timedelta(days=3)]  # the reopen window still applies
-    lifecycle.apply_add_action(s, AddAction(by="ann", title="add a canary", owner="bo", due=RESOLVED + timedelta(days=10)))
+    lifecycle.apply_add_action(s, AddAction(by="ann", title="add a canary", owner="bo", due=RESOLVED + timedelta(days=10)), RESOLVED)
+    lifecycle.apply_add_action(s, AddAction(by="ann", title="rotate keys", owner="cy", due=RESOLVED + timedelta(hours=30)), RESOLVED + timedelta(hours=12))
+    pending = {o.id.removeprefix("T-9/post_incident/") for o in plan(default_policy, s, RESOLVED) if "/action-" in o.id}
+    assert pending == {"action-1/remind1", "action-1/missed", "action-2/missed"}  # owed 18h: no 24h reminder
+    lifecycle.apply_complete(s, CompleteObligation(item="action-2", by="cy"), RESOLVED + timedelta(days=1))
     assert not [o for o in plan(default_policy, s, RESOLVED) if o.kind is ObligationKind.AUTO_CLOSE]
     lifecycle.apply_complete(s, CompleteObligation(item="action-1", by="bo"), RESOLVED + timedelta(days=6))
     close = [o for o in plan(default_policy, s, RESOLVED) if o.kind is ObligationKind.AUTO_CLOSE]

@@ -559,7 +559,7 @@ class TicketWorkflow:
     @workflow.update(name=contract.UPDATE_ADD_ACTION)
     async def add_action(self, request: AddAction) -> TicketState:
         """A corrective action with an owner and a deadline; reminded and escalated like the review."""
-        item = lifecycle.apply_add_action(self._state, request)
+        item = lifecycle.apply_add_action(self._state, request, workflow.now())
         self._event("action_added", item=item.id, title=item.title, owner=item.owner, due=item.due.isoformat(), by=request.by.strip())
         return self._touch()
 

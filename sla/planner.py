@@ -12,7 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from sla.durations import Duration
-from sla.policy import Policy
+from sla.policy import Policy, clock_percent
 from sla.ticket import ClockName, ClockRecord, TicketState, TicketStatus
 
 
@@ -199,9 +199,12 @@ def post_incident_obligations(policy: Policy, state: TicketState) -> list[Obliga
     return found
 
 
-def _step_anchor(state: TicketState, anchor: str) -> datetime | None:
+def _step_anchor(policy: Policy, state: TicketState, anchor: str) -> datetime | None:
     if anchor == "open":
         return state.ticket.opened_at
+    share = clock_percent(anchor)
+    if share is not None:
+        return _share_elapsed(policy, state, *share)
     if anchor.startswith("breach:"):
         record = state.clocks.get(ClockName(anchor[7:]))
         return record.breached_at if record else None
@@ -211,6 +214,20 @@ def _step_anchor(state: TicketState, anchor: str) -> datetime | None:
 
 def _acted_since(state: TicketState, instant: datetime) -> bool:
     return state.last_action_at is not None and state.last_action_at >= instant
+
+
+def _share_elapsed(policy: Policy, state: TicketState, clock: ClockName, percent: int) -> datetime | None:
+    """When `percent`% of the clock's target has elapsed (in its own business time, pauses left out);
+    None if the clock has no target, or was met or stopped before that."""
+    record = state.clocks.get(clock)
+    target = effective_target(policy, state, record) if record is not None else None
+    if target is None:
+        return None
+    (instant,) = policy.calendar(target.calendar).advance(record.started_at, [target.seconds * percent // 100], _pauses(record))
+    ended = record.met_at or record.stopped_at
+    if instant is None or (ended is not None and ended <= instant):
+        return None
+    return instant
 
 
 def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
@@ -239,7 +256,7 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
             ))
         if fired > step.repeat_limit or (step.stop_on_ack and record and record.acked_at):
             continue
-        anchor = _step_anchor(state, step.anchor)
+        anchor = _step_anchor(policy, state, step.anchor)
         if anchor is None:
             continue
         counted_on = calendar if step.after.business else policy.calendar("24x7")

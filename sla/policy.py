@@ -97,7 +97,8 @@ class EscalationStep(_Strict):
     id: Name
     label: str
     after: Duration = Field(description="How long after the anchor the step fires (wall-clock or business time).")
-    anchor: str = Field(default="open", alias="from", description="'open', the id of an earlier step, or 'breach:<clock>'.")
+    anchor: str = Field(default="open", alias="from",
+                        description="'open', the id of an earlier step, 'breach:<clock>', or '<clock>@<percent>%' (a share of the clock's target elapsed).")
     roles: list[Name] = Field(min_length=1)
     stop_on_ack: bool = Field(default=False, description="An acknowledgement of this step's page stops its repeats.")
     skip_when_commander: bool = Field(default=False, description="Not fired once an incident commander is designated.")
@@ -209,9 +210,11 @@ class Policy(_Strict):
                 if step.id in earlier:
                     raise ValueError(f"{where}.id: {step.id!r} is used twice")
                 anchor_ok = step.anchor == "open" or step.anchor in earlier or (
-                    step.anchor.startswith("breach:") and step.anchor[7:] in {c.value for c in ClockName})
+                    step.anchor.startswith("breach:") and step.anchor[7:] in {c.value for c in ClockName}) or (
+                    clock_percent(step.anchor) is not None)
                 if not anchor_ok:
-                    raise ValueError(f"{where}.from: {step.anchor!r} is not 'open', an earlier step's id or 'breach:<clock>'")
+                    raise ValueError(f"{where}.from: {step.anchor!r} is not 'open', an earlier step's id, 'breach:<clock>' "
+                                     "or '<clock>@<percent>%' (e.g. 'resolution@50%')")
                 for role in step.roles:
                     if role not in self.roles:
                         raise ValueError(f"{where}.roles: no role named {role!r}")
@@ -299,6 +302,15 @@ class Policy(_Strict):
         if plan and clock in self.plans.get(plan, PlanRules()).targets:
             found.append((f"plan {plan}", self.plans[plan].targets[clock]))
         return found
+
+
+def clock_percent(anchor: str) -> tuple[ClockName, int] | None:
+    """'resolution@50%' -> (resolution, 50): a step anchored at a share of a clock's target; else None."""
+    clock, sep, percent = anchor.partition("@")
+    if not sep or not percent.endswith("%") or not percent[:-1].isdigit() or clock not in {c.value for c in ClockName}:
+        return None
+    value = int(percent[:-1])
+    return (ClockName(clock), value) if 1 <= value <= 100 else None
 
 
 class PolicyError(ValueError):

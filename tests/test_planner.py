@@ -79,3 +79,44 @@ def test_overdue_obligations_stay_in_the_plan(default_policy) -> None:
     later = opened + timedelta(days=2)
     assert all(o.due <= later for o in plan(default_policy, ticket("sev1", opened), later))
     assert len(plan(default_policy, ticket("sev1", opened), later, escalation=False)) == 4
+
+
+HALF_RESOLUTION = """
+[[escalation.sev2]]
+id = "half_resolution"
+label = "half the resolution time gone"
+from = "resolution@50%"
+after = "30m"
+roles = ["support_manager"]
+"""
+
+
+def test_a_step_can_trigger_at_a_share_of_a_clocks_target() -> None:
+    from policies import DEFAULT_POLICY
+    from sla import lifecycle
+    from sla.messages import StatusChange
+    from sla.policy import parse_policy
+
+    policy = parse_policy(DEFAULT_POLICY.read_text() + HALF_RESOLUTION, "test")
+    opened = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)  # Monday
+    s = ticket("sev2", opened)
+
+    def step():
+        return [o.due for o in plan(policy, s, opened) if o.id.endswith("/escalation/half_resolution/1")]
+
+    # 3 business days = 30 business hours; half is 15: Monday 9h, then Tuesday 08:00 + 6h; 30 minutes on.
+    assert step() == [datetime(2026, 11, 24, 14, 30, tzinfo=BERLIN)]
+    # Waiting on the customer pauses resolution, and with it the step, for two business hours.
+    lifecycle.apply_status_change(policy, s, StatusChange(status="waiting_on_customer", by="a"), opened + timedelta(hours=1))
+    assert step() == []  # paused: no instant yet
+    lifecycle.apply_status_change(policy, s, StatusChange(status="pending", by="a"), opened + timedelta(hours=3))
+    assert step() == [datetime(2026, 11, 24, 16, 30, tzinfo=BERLIN)]
+
+
+@pytest.mark.parametrize("anchor", ["resolution@150%", "resolution@", "uptime@50%", "resolution@fifty%"])
+def test_a_bad_share_anchor_is_refused_naming_the_field(anchor: str) -> None:
+    from policies import DEFAULT_POLICY
+    from sla.policy import PolicyError, parse_policy
+
+    with pytest.raises(PolicyError, match=r"escalation\.sev2\.0\.from: .* is not 'open', an earlier step's id"):
+        parse_policy(DEFAULT_POLICY.read_text() + HALF_RESOLUTION.replace("resolution@50%", anchor), "test")

@@ -309,12 +309,16 @@ def apply_commander(state: TicketState, request: DesignateCommander, now: dateti
     state.last_action_at = now
 
 
+def _known_step(policy: Policy, state: TicketState, step: str) -> None:
+    steps = {s.id for s in policy.escalation.get(state.severity, [])}
+    if step not in steps:
+        raise ValueError(f"step: {step!r} is not an escalation step of {state.severity.value} (have {', '.join(sorted(steps)) or 'none'})")
+
+
 def check_page_ack(policy: Policy, state: TicketState, request: AcknowledgePage) -> None:
     _who(request.by)
     _refuse_finished(state, "acknowledge a page")
-    steps = {s.id for s in policy.escalation.get(state.severity, [])}
-    if request.step not in steps:
-        raise ValueError(f"step: {request.step!r} is not an escalation step of {state.severity.value} (have {', '.join(sorted(steps)) or 'none'})")
+    _known_step(policy, state, request.step)
     record = state.escalations.get(request.step)
     if record is None or not record.fired:
         raise ValueError(f"step: {request.step} has not paged anyone yet")
@@ -407,9 +411,7 @@ def check_jump(policy: Policy, state: TicketState, request: JumpToStep) -> None:
     _refuse_finished(state, "jump to an escalation step")
     if not request.reason.strip():
         raise ValueError("reason: say why the step is fired early")
-    steps = {s.id for s in policy.escalation.get(state.severity, [])}
-    if request.step not in steps:
-        raise ValueError(f"step: {request.step!r} is not an escalation step of {state.severity.value} (have {', '.join(sorted(steps)) or 'none'})")
+    _known_step(policy, state, request.step)
     record = state.escalations.get(request.step)
     if record is not None and record.fired:
         raise ValueError(f"step: {request.step} already fired at {record.fired[0]:%Y-%m-%dT%H:%M:%SZ}")

@@ -100,7 +100,7 @@ def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool 
     """
     found: list[tuple[datetime, int, bool, Obligation]] = []
     fired = {f.id for f in state.fired}
-    for ob in lifecycle_obligations(policy, state):
+    for ob in lifecycle_obligations(policy, state, fired):
         found.append((ob.due, -1, False, ob))
     if state.finished:
         return [ob for *_, ob in sorted(found, key=lambda item: item[:3])]
@@ -145,8 +145,9 @@ def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool 
     return [ob for *_, ob in found]
 
 
-def lifecycle_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
-    """Follow-ups and auto-solve while waiting on the customer; auto-close once solved."""
+def lifecycle_obligations(policy: Policy, state: TicketState, fired: set[str]) -> list[Obligation]:
+    """Follow-ups and auto-solve while waiting on the customer; auto-close once solved; `fired`
+    holds the ids already acted on (plan() builds it once for every kind)."""
     rules = policy.lifecycle
     tid = state.ticket.ticket_id
     found: list[Obligation] = []
@@ -155,14 +156,14 @@ def lifecycle_obligations(policy: Policy, state: TicketState) -> list[Obligation
         prefix = f"{tid}/waiting/{state.waiting_cycle}"
         for n in range(1, rules.follow_ups_before_solve + 1):
             oid = f"{prefix}/follow_up{n}"
-            if not state.has_fired(oid):
+            if oid not in fired:
                 found.append(Obligation(id=oid, kind=ObligationKind.FOLLOW_UP, due=state.waiting_since + n * every,
                                         summary=f"follow-up {n} of {rules.follow_ups_before_solve} to the customer"))
         solve_at = min(state.waiting_since + timedelta(seconds=rules.auto_solve_after.seconds(0)),
                        state.waiting_since + (rules.follow_ups_before_solve + 1) * every)
         found.append(Obligation(id=f"{prefix}/auto_solve", kind=ObligationKind.AUTO_SOLVE, due=solve_at,
                                 summary="solve: no answer from the customer"))
-    found += post_incident_obligations(policy, state)
+    found += post_incident_obligations(policy, state, fired)
     open_items = [i for i in state.post_incident if i.open]
     if state.status is TicketStatus.SOLVED and state.solved_at is not None and not open_items:
         # The reopen window, and the last post-incident obligation, both have to be over.
@@ -174,11 +175,10 @@ def lifecycle_obligations(policy: Policy, state: TicketState) -> list[Obligation
     return found
 
 
-def post_incident_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
+def post_incident_obligations(policy: Policy, state: TicketState, fired: set[str]) -> list[Obligation]:
     """Reminders before, and an escalation at, each open post-incident deadline."""
     rules = policy.post_incident
     tid = state.ticket.ticket_id
-    fired = {f.id for f in state.fired}
     found: list[Obligation] = []
     for item in state.post_incident:
         if not item.open:

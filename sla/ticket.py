@@ -201,9 +201,6 @@ class TicketState(BaseModel):
             },
         )
 
-    def has_fired(self, obligation_id: str) -> bool:
-        return any(f.id == obligation_id for f in self.fired)
-
     @property
     def finished(self) -> bool:
         return self.status in (TicketStatus.SOLVED, TicketStatus.CLOSED)

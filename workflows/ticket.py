@@ -428,8 +428,7 @@ class TicketWorkflow:
 
     @change_severity.validator
     def _validate_change_severity(self, request: SeverityPlanChange) -> None:
-        if self._snapshot is None:
-            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
+        self._require_snapshot()
         lifecycle.check_severity_change(self._policy, self._state, request)
 
     @workflow.update(name=contract.UPDATE_POST_STATUS)
@@ -470,8 +469,7 @@ class TicketWorkflow:
 
     @acknowledge_page.validator
     def _validate_page_ack(self, request: AcknowledgePage) -> None:
-        if self._snapshot is None:
-            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
+        self._require_snapshot()
         lifecycle.check_page_ack(self._policy, self._state, request)
 
     @workflow.update(name=contract.UPDATE_HAND_OFF)
@@ -532,10 +530,6 @@ class TicketWorkflow:
         self._require_snapshot()
         lifecycle.check_jump(self._policy, self._state, request)
 
-    def _require_snapshot(self) -> None:
-        if self._snapshot is None:
-            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
-
     @workflow.update(name=contract.UPDATE_RECORD_REVIEW)
     async def record_review(self, request: RecordReview) -> TicketState:
         lifecycle.apply_review(self._state, request, workflow.now())
@@ -578,6 +572,11 @@ class TicketWorkflow:
     @complete_obligation.validator
     def _validate_complete(self, request: CompleteObligation) -> None:
         lifecycle.check_complete(self._state, request)
+
+    def _require_snapshot(self) -> None:
+        """For validators whose check needs the policy: refuse, rather than wait, while it loads."""
+        if self._snapshot is None:
+            raise ValueError("the ticket is still starting (its policy is being loaded): try again in a moment")
 
     async def _snapshot_ready(self) -> None:
         if self._snapshot is None:

@@ -461,7 +461,12 @@ def run() -> None:
     issue 300; seen here as exit code -6 on about one run in twenty), so once the command is
     done and its output flushed, the process ends at once.
     """
-    code = main()
-    sys.stdout.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`escalator show T | head`): not worth a traceback. Exit code 1,
+        # as the Python docs advise for SIGPIPE.
+        code = 1
     sys.stderr.flush()
     os._exit(code)

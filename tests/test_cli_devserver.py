@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 import pytest
@@ -138,3 +139,16 @@ async def test_bad_input_is_refused_before_connecting(args: list[str], message: 
     out, err = await proc.communicate()
     assert proc.returncode == 1 and out == b""
     assert err.decode().startswith(f"escalator: error: {message}")
+
+
+async def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    # `escalator plan ... | head -c 10`: stdout closes before the output is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from starter.cli import run; run()", "plan", "--severity", "sev4", "--opened", "2026-11-23T09:00:00+01:00", "--json",
+        stdout=write_end, stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write_end)
+    _, err = await proc.communicate()
+    assert proc.returncode == 1 and b"Traceback" not in err

@@ -81,3 +81,15 @@ class Duration(BaseModel):
         if self.business and self.unit == "days":
             return self.amount * business_day_seconds
         return self.amount * _UNIT_SECONDS[self.unit]
+
+
+class Delay(Duration):
+    """A Duration that may also be zero ("0m": at once), e.g. an escalation step's `after`."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Delay":
+        if self.amount < 0:
+            raise ValueError(f"a delay cannot be negative ({EXAMPLES}, or '0m' for at once)")
+        if self.business and self.unit == "weeks":
+            raise ValueError("'business weeks' is ambiguous: write the number of business days")
+        return self

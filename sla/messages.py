@@ -3,37 +3,49 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
 from sla.policy import PolicySnapshot
-from sla.ticket import ClockName, SlaState, TicketOpened, TicketState, TicketStatus
+from sla.ticket import ID_PATTERN, ClockName, SlaState, TicketOpened, TicketState, TicketStatus
 
 
-class Acknowledge(BaseModel):
+class TicketMessage(BaseModel):
+    """What every message into a ticket carries besides its own fields (docs/api.md, "Event time").
+
+    `occurred_at` is when the thing happened (default: when the workflow handles it); clocks are
+    met, paused and resumed at that instant. `event_id` is made by the sender, once per event:
+    the ticket applies an event id at most once, however often it is sent or queued.
+    """
+
+    event_id: str | None = Field(default=None, pattern=ID_PATTERN, description="The sender's id of this event (idempotency key).")
+    occurred_at: AwareDatetime | None = Field(default=None, description="When it happened, with an offset (default: when handled).")
+
+
+class Acknowledge(TicketMessage):
     """An agent takes the ticket."""
 
     by: str = Field(min_length=1, max_length=200, description="Who takes the ticket (agent id or name).")
     note: str | None = Field(default=None, max_length=2000)
 
 
-class Respond(BaseModel):
+class Respond(TicketMessage):
     """A message from support to the customer: it meets the response clocks."""
 
     by: str = Field(min_length=1, max_length=200)
     message_id: str | None = Field(default=None, max_length=200, description="Your id of the message, for the record.")
 
 
-class CustomerMessage(BaseModel):
+class CustomerMessage(TicketMessage):
     """The customer wrote (e.g. an e-mail reply): resumes a wait, reopens a Solved ticket."""
 
     message_id: str | None = Field(default=None, max_length=200)
 
 
-class StatusChange(BaseModel):
+class StatusChange(TicketMessage):
     """Move an open ticket to Pending, Waiting on Customer or Waiting on Third Party."""
 
     status: TicketStatus
@@ -41,19 +53,19 @@ class StatusChange(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class Reopen(BaseModel):
+class Reopen(TicketMessage):
     by: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class Csat(BaseModel):
+class Csat(TicketMessage):
     """Customer satisfaction after Solved: 1-5, or good/bad."""
 
     score: Literal["1", "2", "3", "4", "5", "good", "bad"]
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class SeverityPlanChange(BaseModel):
+class SeverityPlanChange(TicketMessage):
     """Change severity and/or plan: every clock is re-planned from the original open time."""
 
     by: str = Field(min_length=1, max_length=200)
@@ -62,28 +74,28 @@ class SeverityPlanChange(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class PostStatusUpdate(BaseModel):
+class PostStatusUpdate(TicketMessage):
     """A stakeholder status update (the Sev-1 cadence): it goes to the stakeholders' channel."""
 
     by: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1, max_length=3000)
 
 
-class DesignateCommander(BaseModel):
+class DesignateCommander(TicketMessage):
     """Name the incident commander (kept in the state; never a search attribute)."""
 
     name: str = Field(min_length=1, max_length=200)
     by: str = Field(min_length=1, max_length=200)
 
 
-class AcknowledgePage(BaseModel):
+class AcknowledgePage(TicketMessage):
     """Someone paged by an escalation step takes it: steps with stop_on_ack stop repeating."""
 
     step: str = Field(min_length=1, max_length=64)
     by: str = Field(min_length=1, max_length=200)
 
 
-class HandOff(BaseModel):
+class HandOff(TicketMessage):
     """Functional escalation: hand the ticket to another support tier, with a note for it.
 
     `direction` says what the sender means (up: escalate, down: de-escalate); a tier on the
@@ -96,14 +108,14 @@ class HandOff(BaseModel):
     direction: Literal["up", "down"] = "up"
 
 
-class EscalateToManagement(BaseModel):
+class EscalateToManagement(TicketMessage):
     """Hierarchical escalation: tell the next level of the management chain, with a reason."""
 
     reason: str = Field(min_length=1, max_length=3000)
     by: str = Field(min_length=1, max_length=200)
 
 
-class JumpToStep(BaseModel):
+class JumpToStep(TicketMessage):
     """Fire an escalation step of the matrix now, ahead of its time."""
 
     step: str = Field(min_length=1, max_length=64)
@@ -111,7 +123,7 @@ class JumpToStep(BaseModel):
     by: str = Field(min_length=1, max_length=200)
 
 
-class RecordReview(BaseModel):
+class RecordReview(TicketMessage):
     """The post-incident review took place."""
 
     by: str = Field(min_length=1, max_length=200)
@@ -119,14 +131,14 @@ class RecordReview(BaseModel):
     attendees: list[str] = Field(min_length=1, max_length=100)
 
 
-class RecordRca(BaseModel):
+class RecordRca(TicketMessage):
     """The root-cause analysis document is written."""
 
     by: str = Field(min_length=1, max_length=200)
     link: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
 
 
-class AddAction(BaseModel):
+class AddAction(TicketMessage):
     """A corrective action with an owner and a deadline, tracked like the review and the RCA."""
 
     by: str = Field(min_length=1, max_length=200)
@@ -135,7 +147,7 @@ class AddAction(BaseModel):
     due: AwareDatetime
 
 
-class CompleteObligation(BaseModel):
+class CompleteObligation(TicketMessage):
     """Mark a post-incident obligation done, or waive it with a reason."""
 
     item: str = Field(min_length=1, max_length=32, description="'review', 'rca' or an action id such as 'action-1'.")
@@ -143,11 +155,22 @@ class CompleteObligation(BaseModel):
     waive_reason: str | None = Field(default=None, max_length=2000, description="Set to waive the obligation instead of completing it.")
 
 
-class Resolve(BaseModel):
+class Resolve(TicketMessage):
     """The fix is in: the ticket becomes Solved and its clocks stop."""
 
     by: str = Field(min_length=1, max_length=200)
     resolution: str | None = Field(default=None, max_length=2000)
+
+
+class QueuedMessage(BaseModel):
+    """An update recorded as a signal because no worker answered in time (`queued_message`).
+
+    `update` is the update's name and `request` its argument, which must carry an `event_id` and
+    an `occurred_at`: the workflow validates and applies it as that update, at that instant, once.
+    """
+
+    update: str = Field(min_length=1, max_length=64)
+    request: dict[str, Any]
 
 
 class TicketView(BaseModel):
@@ -205,7 +228,8 @@ class TicketEvent(BaseModel):
 
     event_id: str
     seq: int
-    at: datetime
+    at: datetime = Field(description="When it happened (a message's occurred_at, an obligation's due instant).")
+    recorded_at: datetime | None = Field(default=None, description="When the workflow recorded it (None in older histories).")
     kind: str
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 

@@ -23,6 +23,7 @@ class ObligationKind(StrEnum):
     AUTO_SOLVE = "auto_solve"
     AUTO_CLOSE = "auto_close"
     ESCALATION = "escalation"
+    CORRECTION = "correction"  # an obligation acted on is withdrawn: a late message showed it was not owed
 
 
 class EffectiveTarget(BaseModel):
@@ -92,14 +93,16 @@ def describe(state: TicketState, target: EffectiveTarget) -> str:
     return what if target.rule.startswith("severity") else f"{what} by {target.rule}"
 
 
-def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool = True) -> list[Obligation]:
+def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool = True, beat: bool = True) -> list[Obligation]:
     """Every obligation not yet acted on, earliest first, overdue ones included.
 
     Obligations are never dropped for being before `now`: the workflow acts at once on what
     it finds overdue (after an outage, or when a severity raise moves deadlines into the past).
+    A withdrawn obligation (docs/api.md, "Event time") counts as not acted on. `beat=False`
+    gives tickets started before the stakeholder beat one reminder per cycle, as they had.
     """
     found: list[tuple[datetime, int, bool, Obligation]] = []
-    fired = {f.id for f in state.fired}
+    fired = {f.id for f in state.fired if not f.withdrawn}
     for ob in lifecycle_obligations(policy, state, fired):
         found.append((ob.due, -1, False, ob))
     if state.finished:
@@ -115,7 +118,7 @@ def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool 
             continue  # no target for this clock, or paused with no deadline yet
         what = describe(state, target)
         cadence = record.clock is ClockName.STATUS_UPDATE
-        warned, breach_roles = None, list(policy.status_updates.remind) if cadence else None
+        warned, breach_roles = None, None
         if record.clock is ClockName.TIER_RESPONSE:
             # A handoff's pick-up target is the receiving tier's own: its queue hears first, then management.
             warned = [policy.tiers[state.tier].role]
@@ -127,22 +130,60 @@ def plan(policy: Policy, state: TicketState, now: datetime, *, escalation: bool 
                     summary = f"{record.clock.label} {percent}% warning: {what}"
                     found.append((due, order, False, Obligation(id=oid, kind=ObligationKind.WARNING, clock=record.clock, due=due,
                                                                 summary=summary, percent=percent, roles=warned)))
+        if cadence:
+            found += [(ob.due, order, True, ob) for ob in status_beat(policy, state, record, target, fired, escalation, beat)]
+            continue
         oid = obligation_id(state, record, "breach")
         if oid not in fired:
             found.append((target.due, order, True, Obligation(
                 id=oid, kind=ObligationKind.BREACH, clock=record.clock, due=target.due, summary=f"{record.clock.label} due: {what}",
                 roles=breach_roles,
             )))
-        escalate = obligation_id(state, record, "escalate")
-        if cadence and escalation and policy.status_updates.escalate_to and escalate not in fired:
-            due = target.due + timedelta(seconds=policy.status_updates.escalate_after.seconds(0))
-            found.append((due, order, True, Obligation(
-                id=escalate, kind=ObligationKind.ESCALATION, clock=record.clock, due=due,
-                summary=f"status update still missing {policy.status_updates.escalate_after.short} after it was due",
-                roles=list(policy.status_updates.escalate_to),
-            )))
     found.sort(key=lambda item: item[:3])
     return [ob for *_, ob in found]
+
+
+def status_beat(policy: Policy, state: TicketState, record: ClockRecord, target: EffectiveTarget, fired: set[str],
+                escalate: bool, beat: bool = True) -> list[Obligation]:
+    """The stakeholder cadence's next reminder and next escalation, until an update is posted.
+
+    Each interval without a posted update is a missed update: the k-th reminder is due k
+    intervals after the cycle started (counted on the target's calendar), its escalation
+    `status_updates.escalate_after` later; posting starts a new cycle (support guide: "status
+    updates every 30 minutes until resolved"). Ids: `.../breach` and `.../escalate` for the first
+    interval (as before the beat), `.../breach{k}` and `.../escalate{k}` for the k-th.
+    """
+    rules = policy.status_updates
+    what = describe(state, target)
+
+    def oid(kind: str, k: int) -> str:
+        return obligation_id(state, record, kind if k == 1 else f"{kind}{k}")
+
+    def next_unfired(kind: str) -> int | None:
+        k = 1
+        while oid(kind, k) in fired:
+            k += 1
+        return k if beat or k == 1 else None
+
+    remind = next_unfired("breach")
+    chase = next_unfired("escalate") if escalate and rules.escalate_to else None
+    ks = sorted(k for k in (remind, chase) if k is not None)
+    if not ks:
+        return []
+    calendar = policy.calendar(target.calendar)
+    dues = dict(zip(ks, calendar.advance(record.started_at, [k * target.seconds for k in ks], _pauses(record))))
+    found = []
+    if remind is not None and dues[remind] is not None:
+        in_a_row = f" ({remind} in a row without an update)" if remind > 1 else ""
+        found.append(Obligation(id=oid("breach", remind), kind=ObligationKind.BREACH, clock=record.clock, due=dues[remind],
+                                summary=f"{record.clock.label} due: {what}{in_a_row}", roles=list(rules.remind)))
+    if chase is not None and dues[chase] is not None:
+        found.append(Obligation(
+            id=oid("escalate", chase), kind=ObligationKind.ESCALATION, clock=record.clock,
+            due=dues[chase] + timedelta(seconds=rules.escalate_after.seconds(0)),
+            summary=f"status update still missing {rules.escalate_after.short} after it was due", roles=list(rules.escalate_to),
+        ))
+    return found
 
 
 def lifecycle_obligations(policy: Policy, state: TicketState, fired: set[str]) -> list[Obligation]:
@@ -255,6 +296,8 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
                 roles=list(step.roles) + [r for r in step.ack_timeout_to if r not in step.roles],
             ))
         if fired > step.repeat_limit or (step.stop_on_ack and record and record.acked_at):
+            continue
+        if step.stop_on_ticket_ack and state.acknowledged_at is not None:
             continue
         anchor = _step_anchor(policy, state, step.anchor)
         if anchor is None:

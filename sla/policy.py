@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from sla.calendar import ALWAYS, ALWAYS_OPEN, BusinessCalendar
-from sla.durations import Duration
+from sla.durations import Duration, Delay
 from sla.severity import Severity
 from sla.ticket import ClockName, TicketStatus
 
@@ -96,11 +96,12 @@ class EscalationStep(_Strict):
 
     id: Name
     label: str
-    after: Duration = Field(description="How long after the anchor the step fires (wall-clock or business time).")
+    after: Delay = Field(description="How long after the anchor the step fires (wall-clock or business time; '0m': at once).")
     anchor: str = Field(default="open", alias="from",
                         description="'open', the id of an earlier step, 'breach:<clock>', or '<clock>@<percent>%' (a share of the clock's target elapsed).")
     roles: list[Name] = Field(min_length=1)
     stop_on_ack: bool = Field(default=False, description="An acknowledgement of this step's page stops its repeats.")
+    stop_on_ticket_ack: bool = Field(default=False, description="Someone taking the ticket (acknowledge) stops the step too.")
     skip_when_commander: bool = Field(default=False, description="Not fired once an incident commander is designated.")
     repeat_every: Duration | None = None
     repeat_limit: int = Field(default=0, ge=0, le=50, description="Extra firings after the first, until acknowledged.")

@@ -90,6 +90,9 @@ class FiredObligation(BaseModel):
     due: datetime
     fired_at: datetime
     delivered: bool = True
+    roles: list[str] | None = Field(default=None, description="Who was told (None in older histories).")
+    withdrawn: bool = Field(default=False, description="A message that happened before it, and arrived after, showed it was not owed.")
+    withdrawn_reason: str | None = None
 
 
 class StepRecord(BaseModel):
@@ -184,6 +187,9 @@ class TicketState(BaseModel):
     handoffs: list[Handoff] = Field(default_factory=list)
     management_escalations: list[ManagementEscalation] = Field(default_factory=list)
     last_action_at: datetime | None = Field(default=None, description="The last time support acted on the ticket (for ack timeouts).")
+    last_message_at: datetime | None = Field(default=None, description="occurred_at of the last message applied: messages apply in order.")
+    last_message: str | None = Field(default=None, description="What the last message applied was (named when a message would precede it).")
+    applied_events: list[str] = Field(default_factory=list, description="The most recent event ids applied (bounded), oldest first.")
     clocks: dict[ClockName, ClockRecord] = Field(default_factory=dict)
     fired: list[FiredObligation] = Field(default_factory=list)
 
@@ -232,6 +238,6 @@ class TicketState(BaseModel):
         if any(c.breached_at is not None for n, c in self.clocks.items() if n not in internal):
             return SlaState.BREACHED
         running = {name for name, c in self.clocks.items() if c.running and name not in internal}
-        if any(f.kind == "warning" and f.clock in running for f in self.fired):
+        if any(f.kind == "warning" and f.clock in running and not f.withdrawn for f in self.fired):
             return SlaState.WARNING
         return SlaState.OK

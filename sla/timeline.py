@@ -8,9 +8,9 @@ from pydantic import BaseModel
 
 from sla.calendar import Span
 from sla.lifecycle import record_escalation
-from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, escalation_obligations, plan
+from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, escalation_obligations, plan, status_beat
 from sla.policy import Policy
-from sla.ticket import ClockName, ClockRecord, Pause, TicketOpened, TicketState, TicketStatus
+from sla.ticket import ClockName, ClockRecord, FiredObligation, Pause, TicketOpened, TicketState, TicketStatus
 
 MAX_RECURRENCES = 2000
 """A horizon of weeks at a 30-minute cadence stays readable; beyond that the list is cut."""
@@ -49,8 +49,8 @@ def timeline(
 ) -> Timeline:
     """Every obligation from open onward if nobody acted, earliest first.
 
-    Recurring obligations (the status-update cadence) assume each update is posted when due,
-    and are listed up to `horizon`, or else up to the resolution deadline.
+    Recurring obligations (the status-update beat: a reminder each interval nobody posts, and
+    its escalation) are listed up to `horizon`, or else up to the resolution deadline.
     """
     state = hypothetical(policy, ticket, list(pauses), paused_as)
     targets = {name: effective_target(policy, state, record) for name, record in state.clocks.items()}
@@ -63,15 +63,15 @@ def timeline(
     resolution = targets.get(ClockName.RESOLUTION)
     limit = horizon or (resolution.due if resolution else None)
     if cadence is not None and limit is not None:
+        # Nobody posts: the beat goes on, a reminder each interval and its escalation after it.
+        target = targets[ClockName.STATUS_UPDATE]
         for _ in range(MAX_RECURRENCES):
-            target = effective_target(policy, state, cadence)
-            due_now = [ob for ob in plan(policy, state, now, escalation=False) if ob.clock is ClockName.STATUS_UPDATE]
-            breach = next((ob for ob in due_now if ob.kind is ObligationKind.BREACH), None)
-            if target is None or breach is None or breach.due > limit:
+            beat = status_beat(policy, state, cadence, target, {f.id for f in state.fired}, escalate=True)
+            if not beat or min(ob.due for ob in beat) > limit:
                 break
-            entries += [TimelineEntry(obligation=ob, target=target, overdue=ob.due <= now) for ob in due_now if ob.due <= breach.due]
-            cadence.cycle += 1
-            cadence.started_at = breach.due
+            ob = min(beat, key=lambda o: o.due)
+            entries.append(TimelineEntry(obligation=ob, target=target, overdue=ob.due <= now))
+            state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=ob.due))
     # The escalation matrix if nobody acknowledges: each step fires, then repeats to its limit.
     for _ in range(MAX_RECURRENCES):
         steps = escalation_obligations(policy, state)

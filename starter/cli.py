@@ -20,9 +20,10 @@ from sla.messages import (
 )
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
-from starter.client import TicketClient, TicketError
+from starter.client import DEFAULT_WAIT, NoWorker, TicketClient, TicketError
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
+from starter.stale_view import stale_view
 from starter.policy_commands import CommandError, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 
 
@@ -73,10 +74,41 @@ def _connection_options() -> argparse.ArgumentParser:
     return common
 
 
+def _message_options(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """What every command that changes a ticket takes besides its own arguments."""
+    change = argparse.ArgumentParser(add_help=False, parents=[common])
+    change.add_argument("--at", type=_instant, metavar="ISO",
+                        help="when it happened (ISO 8601 with offset; default now): clocks are met, paused and resumed then")
+    change.add_argument("--wait", type=_seconds, default=_env_seconds("ESCALATOR_WAIT", DEFAULT_WAIT), metavar="SECONDS",
+                        help=f"how long to wait for a worker before the change is queued (env ESCALATOR_WAIT; default {DEFAULT_WAIT:g})")
+    return change
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give between 0 and 3600 seconds")
+    return value
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return _seconds(text)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"escalator: error: {name}: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="escalator", description="Durable SLA clocks and escalation for support tickets.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _connection_options()
+    change = _message_options(common)
 
     p = sub.add_parser("open", parents=[common], help="open a ticket (idempotent by --id)")
     p.add_argument("--customer", required=True, help="customer id (letters, digits, . _ : -)")
@@ -89,23 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opened-at", type=_instant, help="when the ticket was opened (ISO 8601 with offset; default now)")
     p.add_argument("--follows", metavar="TICKET", help="the closed ticket this one follows up")
 
-    p = sub.add_parser("ack", parents=[common], help="acknowledge a ticket (an agent takes it), or with --page an escalation step's page")
+    p = sub.add_parser("ack", parents=[change], help="acknowledge a ticket (an agent takes it), or with --page an escalation step's page")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--by", required=True, help="who takes the ticket or the page")
     p.add_argument("--page", metavar="STEP", help="acknowledge the page of this escalation step (e.g. engineering) instead of the ticket")
     p.add_argument("--note")
 
-    p = sub.add_parser("commander", parents=[common], help="designate the incident commander")
+    p = sub.add_parser("commander", parents=[change], help="designate the incident commander")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("status-update", parents=[common], help="post a stakeholder status update (the Sev-1 cadence)")
+    p = sub.add_parser("status-update", parents=[change], help="post a stakeholder status update (the Sev-1 cadence)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--text", required=True)
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("escalate", parents=[common], help="escalate: to a higher tier (--to), to management (--management) or a matrix step now (--step)")
+    p = sub.add_parser("escalate", parents=[change], help="escalate: to a higher tier (--to), to management (--management) or a matrix step now (--step)")
     p.add_argument("ticket_id", metavar="TICKET")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--to", metavar="TIER", help="functional: hand the ticket to this higher tier (e.g. l2); needs --note")
@@ -115,91 +147,93 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", help="why (with --management or --step)")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("deescalate", parents=[common], help="hand the ticket back to a lower tier, with a note")
+    p = sub.add_parser("deescalate", parents=[change], help="hand the ticket back to a lower tier, with a note")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--to", required=True, metavar="TIER", help="the lower tier (e.g. l1)")
     p.add_argument("--note", required=True, help="the handoff note for the receiving tier")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("pir", parents=[common], help="record the post-incident review (date and attendees)")
+    p = sub.add_parser("pir", parents=[change], help="record the post-incident review (date and attendees)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--held-on", required=True, type=_day, help="the day the review took place (YYYY-MM-DD)")
     p.add_argument("--attendees", required=True, type=_names, help="who attended, separated by commas")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("rca", parents=[common], help="record the root-cause analysis document (its link)")
+    p = sub.add_parser("rca", parents=[change], help="record the root-cause analysis document (its link)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--link", required=True, help="http(s) URL of the RCA document")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("action", parents=[common], help="add a corrective action with an owner and a deadline (tracked like the review)")
+    p = sub.add_parser("action", parents=[change], help="add a corrective action with an owner and a deadline (tracked like the review)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--title", required=True, help="what is to be done")
     p.add_argument("--owner", required=True, help="who owns it")
     p.add_argument("--due", required=True, type=_instant, help="deadline, ISO 8601 with offset (e.g. 2026-12-04T17:00:00+01:00)")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("done", parents=[common], help="mark a corrective action done (e.g. action-1)")
+    p = sub.add_parser("done", parents=[change], help="mark a corrective action done (e.g. action-1)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("item", metavar="ITEM", help="the action's id, as `show` lists it")
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("waive", parents=[common], help="waive a post-incident obligation (review, rca or an action) with a reason")
+    p = sub.add_parser("waive", parents=[change], help="waive a post-incident obligation (review, rca or an action) with a reason")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("item", metavar="ITEM", help="review, rca, or an action id such as action-1")
     p.add_argument("--reason", required=True)
     p.add_argument("--by", required=True)
 
-    p = sub.add_parser("respond", parents=[common], help="record a message from support to the customer (meets response clocks)")
+    p = sub.add_parser("respond", parents=[change], help="record a message from support to the customer (meets response clocks)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--by", required=True, help="who answered")
     p.add_argument("--message-id", help="your id of the message")
 
-    p = sub.add_parser("message", parents=[common], help="record a message from the customer (resumes a wait, reopens a Solved ticket)")
+    p = sub.add_parser("message", parents=[change], help="record a message from the customer (resumes a wait, reopens a Solved ticket)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--message-id", help="your id of the message")
 
-    p = sub.add_parser("status", parents=[common], help="set status: pending, waiting_on_customer or waiting_on_third_party")
+    p = sub.add_parser("status", parents=[change], help="set status: pending, waiting_on_customer or waiting_on_third_party")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("status", choices=["pending", "waiting_on_customer", "waiting_on_third_party"])
     p.add_argument("--by", required=True)
     p.add_argument("--reason")
 
     for name, status, what in (("wait-customer", "waiting_on_customer", "the customer"), ("wait-third-party", "waiting_on_third_party", "a third party")):
-        p = sub.add_parser(name, parents=[common], help=f"set status {status}: waiting on {what} (pauses the clocks the policy names)")
+        p = sub.add_parser(name, parents=[change], help=f"set status {status}: waiting on {what} (pauses the clocks the policy names)")
         p.add_argument("ticket_id", metavar="TICKET")
         p.add_argument("--by", required=True)
         p.add_argument("--reason")
         p.set_defaults(status=status)
 
-    p = sub.add_parser("resolve", parents=[common], help="resolve a ticket: Solved, its clocks stop; it closes 3 days later")
+    p = sub.add_parser("resolve", parents=[change], help="resolve a ticket: Solved, its clocks stop; it closes 3 days later")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--by", required=True, help="who resolves it")
     p.add_argument("--resolution", help="what fixed it")
 
-    p = sub.add_parser("reopen", parents=[common], help="reopen a Solved ticket")
+    p = sub.add_parser("reopen", parents=[change], help="reopen a Solved ticket")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--by", required=True)
     p.add_argument("--reason", required=True)
 
-    p = sub.add_parser("csat", parents=[common], help="record the customer's satisfaction after Solved: 1-5, good or bad")
+    p = sub.add_parser("csat", parents=[change], help="record the customer's satisfaction after Solved: 1-5, good or bad")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("score", choices=["1", "2", "3", "4", "5", "good", "bad"])
     p.add_argument("--comment")
 
-    p = sub.add_parser("severity", parents=[common], help="change severity and/or plan: every clock is re-planned from the open time")
+    p = sub.add_parser("severity", parents=[change], help="change severity and/or plan: every clock is re-planned from the open time")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("severity", nargs="?", type=_severity, help="the new severity (sev1..sev4 or an alias)")
     p.add_argument("--plan", help="the new customer plan")
     p.add_argument("--by", required=True)
     p.add_argument("--reason")
 
-    p = sub.add_parser("show", parents=[common], help="show a ticket's state, clocks and next deadline")
-    p.add_argument("ticket_id", metavar="TICKET")
-
     store_options = argparse.ArgumentParser(add_help=False)
     store_options.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL),
                                help=f"ticket store (env DATABASE_URL; default {DEFAULT_URL})")
+
+    p = sub.add_parser("show", parents=[common, store_options], help="show a ticket's state, clocks and next deadline")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--wait", type=_seconds, default=_env_seconds("ESCALATOR_WAIT", DEFAULT_WAIT), metavar="SECONDS",
+                   help="how long to wait for a worker to answer before showing what the server and the store know")
     store_options.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
     p = sub.add_parser("timeline", parents=[store_options], help="a ticket's timeline from the ticket store")
@@ -355,10 +389,20 @@ async def _run(args: argparse.Namespace) -> Any:
         verb = "opened" if opened.created else "already open"
         return doc, f"{verb}: {opened.ticket_id}\n  ui: {opened.ui_url}\n  next: escalator show {opened.ticket_id}"
     if args.command == "show":
-        view = await client.view(args.ticket_id)
+        try:
+            view = await client.view(args.ticket_id, wait=args.wait)
+        except NoWorker as exc:
+            return await stale_view(client, args, str(exc))
         return view.model_dump(mode="json"), render_view(view, client.link(args.ticket_id), datetime.now(UTC))
-    state = await getattr(client, method)(ticket_id, request)
-    return state.model_dump(mode="json"), render_state(state)
+    if args.at is not None:
+        request = request.model_copy(update={"occurred_at": args.at})
+    sent = await client.send(ticket_id, method, request, wait=args.wait)
+    if sent.queued:
+        at = sent.request.occurred_at
+        doc = {"queued": True, "ticket_id": ticket_id, "update": method, "event_id": sent.request.event_id,
+               "occurred_at": at.isoformat(), "reason": sent.why}
+        return doc, f"queued: {sent.why}; it applies at {_iso(at)} when one starts (event {sent.request.event_id})"
+    return {**sent.state.model_dump(mode="json"), "queued": False}, render_state(sent.state)
 
 
 def _escalate(client: TicketClient, a: argparse.Namespace):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -16,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
-    SeverityPlanChange, StatusChange, TicketView,
+    QueuedMessage, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
 )
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
@@ -27,12 +35,33 @@ class TicketError(Exception):
     """A failure worth one line to a person: unreachable server, unknown ticket, refused update."""
 
 
+class NoWorker(TicketError):
+    """No worker answered a query in time: only the server's and the store's view is to be had."""
+
+
 @dataclass(frozen=True)
 class Opened:
     ticket_id: str
     run_id: str | None
     created: bool
     ui_url: str
+
+
+DEFAULT_WAIT = 10.0
+"""Seconds a command waits for a worker before it is queued instead (the CLI's --wait)."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An update sent: applied (`state` is the ticket's new state) or queued (`state` is None)."""
+
+    request: TicketMessage
+    state: TicketState | None
+    why: str | None = None  # why it was queued
+
+    @property
+    def queued(self) -> bool:
+        return self.state is None
 
 
 class TicketClient:
@@ -88,78 +117,135 @@ class TicketClient:
         info = response.workflow_execution_info
         return info.execution.run_id, WorkflowExecutionStatus(info.status)
 
-    async def view(self, ticket_id: str) -> TicketView:
+    async def view(self, ticket_id: str, wait: float | None = None) -> TicketView:
+        """The ticket's full view from its workflow; NoWorker when no worker answers within `wait` seconds."""
+        no_worker = NoWorker(f"no worker answered within {wait:g} s" if wait else "no worker answered")
         try:
-            return await self._handle(ticket_id).query(TicketWorkflow.state)
+            query = self._handle(ticket_id).query(TicketWorkflow.state, rpc_timeout=timedelta(seconds=wait) if wait else None)
+            return await (asyncio.wait_for(query, timeout=wait + 1) if wait else query)
+        except asyncio.TimeoutError:
+            raise no_worker from None
         except RPCError as exc:
+            # The SDK reports its own rpc_timeout as DEADLINE_EXCEEDED or as CANCELLED "Timeout expired".
+            if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED) or "no poller" in str(exc).lower():
+                raise no_worker from None
             raise _rpc_error(exc, ticket_id) from None
         except WorkflowQueryFailedError as exc:
+            if "no poller" in str(exc).lower():
+                raise no_worker from None
             raise TicketError(f"ticket {ticket_id}: query failed: {exc}") from None
 
+    async def describe(self, ticket_id: str) -> WorkflowExecutionDescription:
+        """What the server knows without a worker: the run's status and the search attributes."""
+        try:
+            return await self._handle(ticket_id).describe()
+        except RPCError as exc:
+            raise _rpc_error(exc, ticket_id) from None
+
     async def acknowledge(self, ticket_id: str, request: Acknowledge) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.acknowledge, request)
+        return await self.update(ticket_id, contract.UPDATE_ACKNOWLEDGE, request)
 
     async def respond(self, ticket_id: str, request: Respond) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.respond, request)
+        return await self.update(ticket_id, contract.UPDATE_RESPOND, request)
 
     async def set_status(self, ticket_id: str, request: StatusChange) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.set_status, request)
+        return await self.update(ticket_id, contract.UPDATE_SET_STATUS, request)
 
     async def customer_message(self, ticket_id: str, request: CustomerMessage) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.customer_message, request)
+        return await self.update(ticket_id, contract.UPDATE_CUSTOMER_MESSAGE, request)
 
     async def resolve(self, ticket_id: str, request: Resolve) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.resolve, request)
+        return await self.update(ticket_id, contract.UPDATE_RESOLVE, request)
 
     async def reopen(self, ticket_id: str, request: Reopen) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.reopen, request)
+        return await self.update(ticket_id, contract.UPDATE_REOPEN, request)
 
     async def record_csat(self, ticket_id: str, request: Csat) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.record_csat, request)
+        return await self.update(ticket_id, contract.UPDATE_RECORD_CSAT, request)
 
     async def change_severity(self, ticket_id: str, request: SeverityPlanChange) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.change_severity, request)
+        return await self.update(ticket_id, contract.UPDATE_CHANGE_SEVERITY, request)
 
     async def post_status_update(self, ticket_id: str, request: PostStatusUpdate) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.post_status_update, request)
+        return await self.update(ticket_id, contract.UPDATE_POST_STATUS, request)
 
     async def designate_commander(self, ticket_id: str, request: DesignateCommander) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.designate_commander, request)
+        return await self.update(ticket_id, contract.UPDATE_COMMANDER, request)
 
     async def acknowledge_page(self, ticket_id: str, request: AcknowledgePage) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.acknowledge_page, request)
+        return await self.update(ticket_id, contract.UPDATE_ACK_PAGE, request)
 
     async def hand_off(self, ticket_id: str, request: HandOff) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.hand_off, request)
+        return await self.update(ticket_id, contract.UPDATE_HAND_OFF, request)
 
     async def escalate_to_management(self, ticket_id: str, request: EscalateToManagement) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.escalate_to_management, request)
+        return await self.update(ticket_id, contract.UPDATE_ESCALATE_MANAGEMENT, request)
 
     async def jump_to_step(self, ticket_id: str, request: JumpToStep) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.jump_to_step, request)
+        return await self.update(ticket_id, contract.UPDATE_JUMP_TO_STEP, request)
 
     async def record_review(self, ticket_id: str, request: RecordReview) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.record_review, request)
+        return await self.update(ticket_id, contract.UPDATE_RECORD_REVIEW, request)
 
     async def record_rca(self, ticket_id: str, request: RecordRca) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.record_rca, request)
+        return await self.update(ticket_id, contract.UPDATE_RECORD_RCA, request)
 
     async def add_action(self, ticket_id: str, request: AddAction) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.add_action, request)
+        return await self.update(ticket_id, contract.UPDATE_ADD_ACTION, request)
 
     async def complete_obligation(self, ticket_id: str, request: CompleteObligation) -> TicketState:
-        return await self.update(ticket_id, TicketWorkflow.complete_obligation, request)
+        return await self.update(ticket_id, contract.UPDATE_COMPLETE_OBLIGATION, request)
 
-    async def update(self, ticket_id: str, update, request) -> TicketState:
-        """Send one update and return the ticket's new state; a refusal raises TicketError with the reason."""
+    async def update(self, ticket_id: str, update: str, request: TicketMessage) -> TicketState:
+        """Send one update and return the ticket's new state; a refusal raises TicketError with the reason.
+
+        Waits as long as it takes; `send` is the form that never hangs."""
+        sent = await self.send(ticket_id, update, request, wait=None)
+        assert sent.state is not None
+        return sent.state
+
+    async def send(self, ticket_id: str, update: str, request: TicketMessage, wait: float | None = DEFAULT_WAIT) -> Sent:
+        """Send one update; if no worker answers within `wait` seconds, record it durably instead.
+
+        The request gets an `event_id` and an `occurred_at` (now, by this machine's clock) when it
+        has none, so it applies at the instant it was sent and at most once: the queued form is a
+        `queued_message` signal carrying the same event id, applied when a worker runs again.
+        Raises TicketError for a refusal (the reason), an unknown or closed ticket.
+        """
+        request = request.model_copy(update={
+            "event_id": request.event_id or f"E-{uuid.uuid4().hex}",
+            "occurred_at": request.occurred_at or datetime.now(UTC),
+        })
+        handle = self._handle(ticket_id)
         try:
-            return await self._handle(ticket_id).execute_update(update, request)
+            call = handle.execute_update(update, request, id=request.event_id, result_type=TicketState)
+            return Sent(request, await asyncio.wait_for(call, timeout=wait) if wait else await call)
         except WorkflowUpdateFailedError as exc:
             raise TicketError(f"ticket {ticket_id}: {update_failure_reason(exc)}") from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 await self._refuse_if_closed(ticket_id)
+            if exc.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise _rpc_error(exc, ticket_id) from None
+        except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            pass
+        try:
+            await handle.signal(contract.SIGNAL_QUEUED_MESSAGE, QueuedMessage(update=update, request=request.model_dump(mode="json")))
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                await self._refuse_if_closed(ticket_id)
             raise _rpc_error(exc, ticket_id) from None
+        return Sent(request, None, why=await self._why_no_answer())
+
+    async def _why_no_answer(self) -> str:
+        """'no worker is running' when nothing polls the ticket queue, else that the worker was slow."""
+        try:
+            response = await self.client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+                namespace=self.client.namespace, task_queue=TaskQueue(name=self.task_queue), task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ))
+        except RPCError:
+            return "no worker answered"
+        return "no worker answered in time" if response.pollers else "no worker is running"
 
     async def _refuse_if_closed(self, ticket_id: str) -> None:
         """A finished ticket's workflow answers 'not found' to updates; say what that means."""

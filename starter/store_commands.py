@@ -12,6 +12,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from store.ticket_store import StoreConfigError, TicketStore, engine_url, revisions, upgrade
 
 
+LATE_NOTE_SECONDS = 5
+"""An event recorded this long after it happened says when it was recorded (a late message, an outage)."""
+
+
 class StoreError(Exception):
     """The store cannot answer: bad URL, database down, schema missing, unknown ticket."""
 
@@ -48,5 +52,7 @@ def run_store_command(args: argparse.Namespace) -> tuple[Any, str]:
     lines = [f"{ticket['ticket_id']}  {ticket['customer']}  {ticket['severity']}  {ticket['status']}  {ticket['title']}"]
     for row in rows:
         detail = ", ".join(f"{k}={v}" for k, v in row["detail"].items() if v not in (None, ""))
-        lines.append(f"  {row['at'].astimezone(UTC):%Y-%m-%d %H:%M:%SZ}  {row['kind']:<18} {detail}")
+        late = row["recorded_at"] is not None and (row["recorded_at"] - row["at"]).total_seconds() >= LATE_NOTE_SECONDS
+        recorded = f" (recorded {row['recorded_at'].astimezone(UTC):%H:%M:%SZ})" if late else ""
+        lines.append(f"  {row['at'].astimezone(UTC):%Y-%m-%d %H:%M:%SZ}  {row['kind']:<18} {detail}{recorded}")
     return {"ticket": ticket, "timeline": rows}, "\n".join(lines)

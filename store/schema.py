@@ -24,7 +24,8 @@ ticket_events = Table(
     Column("event_id", String(200), primary_key=True),
     Column("ticket_id", String(128), nullable=False),
     Column("seq", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),  # when it happened (a message's occurred_at)
+    Column("recorded_at", DateTime(timezone=True)),  # when the workflow recorded it (revision 0002)
     Column("kind", String(48), nullable=False),
     Column("detail", JSON, nullable=False),
     Index("ix_ticket_events_ticket_seq", "ticket_id", "seq"),

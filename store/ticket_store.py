@@ -117,7 +117,8 @@ class TicketStore:
             if not batch.events:
                 return 0
             values = [
-                {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "kind": e.kind, "detail": e.detail}
+                {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
+                 "kind": e.kind, "detail": e.detail}
                 for e in batch.events
             ]
             inserted = conn.execute(
@@ -148,9 +149,10 @@ class TicketStore:
             events = conn.execute(select(ticket_events).where(ticket_events.c.ticket_id == ticket_id).order_by(ticket_events.c.seq)).mappings().all()
             sent = conn.execute(select(deliveries).where(deliveries.c.ticket_id == ticket_id).order_by(deliveries.c.at)).mappings().all()
         rows: list[dict[str, Any]] = [
-            {"at": _utc(e["at"]), "kind": e["kind"], "detail": e["detail"], "event_id": e["event_id"]} for e in events
+            {"at": _utc(e["at"]), "recorded_at": _utc(e["recorded_at"]), "kind": e["kind"], "detail": e["detail"], "event_id": e["event_id"]}
+            for e in events
         ] + [
-            {"at": _utc(d["at"]), "kind": f"delivery_{d['status']}", "event_id": d["idempotency_key"],
+            {"at": _utc(d["at"]), "recorded_at": _utc(d["at"]), "kind": f"delivery_{d['status']}", "event_id": d["idempotency_key"],
              "detail": {"obligation": d["obligation_id"], "role": d["role"], "channel": d["channel"], "recipient": d["recipient"], "error": d["detail"]}}
             for d in sent
         ]

@@ -154,6 +154,29 @@ async def handoffs_digest_post_incident(env: WorkflowEnvironment, task_queue: st
     return handle
 
 
+async def sev1_event_time_and_beat(env: WorkflowEnvironment, task_queue: str):
+    """A late response withdrawing its breach (a correction), a queued message, a duplicate event
+    id, the on-call page, and the stakeholder beat with nobody posting for 3 hours."""
+    from sla.messages import QueuedMessage
+    from workflows import contract
+
+    t0 = await env.get_current_time()
+    opened = TicketOpened(ticket_id="T-replay-event-time", customer="ACME", title="Payments fail", severity="sev1", opened_at=t0)
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="alice", occurred_at=t0 + timedelta(hours=1, minutes=59), event_id="E-1"))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="alice", event_id="E-1"))  # the same event: applied once
+    queued = Acknowledge(by="alice", occurred_at=t0 + timedelta(hours=2, minutes=6), event_id="E-2").model_dump(mode="json")
+    await env.sleep(timedelta(minutes=2))
+    await handle.signal(contract.SIGNAL_QUEUED_MESSAGE, QueuedMessage(update="acknowledge", request=queued))
+    await env.sleep(timedelta(hours=1, minutes=2))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice", resolution="card processor failover"))
+    await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item="review", by="kim", waive_reason="vendor"))
+    await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item="rca", by="kim", waive_reason="vendor"))
+    await handle.result()
+    return handle
+
+
 # Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
 SCENARIOS = {
     "sev1_breached_then_resolved": sev1_breached_then_resolved,
@@ -163,6 +186,7 @@ SCENARIOS = {
     "sev1_with_timeline": sev1_with_timeline,
     "sev1_escalation_matrix": sev1_escalation_matrix,
     "handoffs_digest_post_incident": handoffs_digest_post_incident,
+    "sev1_event_time_and_beat": sev1_event_time_and_beat,
 }
 
 

@@ -39,8 +39,14 @@ def test_plan_json_is_one_document_listing_every_obligation(capsys) -> None:
 def test_plan_lists_the_sev1_cadence_up_to_the_resolution_deadline(capsys) -> None:
     code, out, _ = run(capsys, "plan", "--severity", "critical", "--opened", "2026-11-21T23:00:00+01:00", "--json")
     cadence = [o for o in json.loads(out) if o["clock"] == "status_update"]
-    assert code == 0 and len(cadence) == 16  # every 30 minutes for 8 hours
-    assert cadence[0]["due"] == "2026-11-21T23:30:00+01:00" and cadence[-1]["due"] == "2026-11-22T07:00:00+01:00"
+    reminders = [o["due"] for o in cadence if o["kind"] == "breach"]
+    escalations = [o["due"] for o in cadence if o["kind"] == "escalation"]
+    # Nobody posts in a dry run: a reminder every 30 minutes for 8 hours, each escalated 15 minutes later.
+    assert code == 0 and len(reminders) == 16 and len(escalations) == 15
+    assert reminders[0] == "2026-11-21T23:30:00+01:00" and reminders[-1] == "2026-11-22T07:00:00+01:00"
+    assert escalations[0] == "2026-11-21T23:45:00+01:00" and escalations[-1] == "2026-11-22T06:45:00+01:00"
+    assert [o["id"] for o in cadence[:4]] == ["PLAN/status_update/1/breach", "PLAN/status_update/1/escalate",
+                                               "PLAN/status_update/1/breach2", "PLAN/status_update/1/escalate2"]
 
 
 def test_plan_horizon_and_now(capsys) -> None:
@@ -48,8 +54,9 @@ def test_plan_horizon_and_now(capsys) -> None:
                        "--now", "2026-11-20T10:00:00Z", "--tz", "UTC", "--json")
     doc = json.loads(out)
     cadence = [o for o in doc if o["clock"] == "status_update"]
-    assert code == 0 and len(cadence) == 4
-    assert [o["overdue"] for o in cadence] == [True, True, False, False]
+    # Reminders at 9:30, 10:00, 10:30, 11:00, escalations at 9:45, 10:15, 10:45: up to the 2h horizon.
+    assert code == 0 and [o["due"][11:16] for o in cadence] == ["09:30", "09:45", "10:00", "10:15", "10:30", "10:45", "11:00"]
+    assert [o["overdue"] for o in cadence] == [True, True, True, False, False, False, False]
 
 
 def test_plan_shows_how_a_pause_moves_deadlines(capsys) -> None:
@@ -94,7 +101,7 @@ def test_policy_check_warns_about_stale_contacts_without_failing(capsys) -> None
     code, out, err = run(capsys, "policy", "check", str(DEFAULT_POLICY), "--contacts", str(EXAMPLE_CONTACTS), "--today", "2027-03-01", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True and doc["errors"] == []
-    assert len(doc["warnings"]) == 11  # every entry of the example file
+    assert len(doc["warnings"]) == 12  # every entry of the example file
     assert any("contacts.3 (support_manager, email): last reviewed 2026-11-01, 120 days ago (over 90)" in w for w in doc["warnings"])
 
 

@@ -45,13 +45,14 @@ def test_plan_is_ordered_with_warnings_at_75_percent(default_policy) -> None:
     opened = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
     obligations = plan(default_policy, ticket("sev1", opened), opened)
     assert [(o.id, o.due - opened) for o in obligations] == [
+        ("T-1/escalation/page_on_call/1", timedelta(0)),  # a Sev-1 pages the support on-call at once
         ("T-1/first_response/1/warn75", timedelta(minutes=90)),
         ("T-1/first_response/1/breach", timedelta(hours=2)),
-        ("T-1/escalation/internal/1", timedelta(hours=4)),  # the Sev-1 matrix's first step
+        ("T-1/escalation/internal/1", timedelta(hours=4)),  # the Sev-1 matrix's next step
         ("T-1/resolution/1/warn75", timedelta(hours=6)),
         ("T-1/resolution/1/breach", timedelta(hours=8)),
     ]
-    assert obligations[1].summary == "first response due: Sev-1, 2h"
+    assert obligations[2].summary == "first response due: Sev-1, 2h"
 
 
 def test_fired_and_met_obligations_drop_out(default_policy) -> None:

@@ -32,8 +32,8 @@ def batch(*kinds: str, start: int = 1, status: str = "open") -> EventBatch:
 def test_migrations_run_from_empty(database_url: str) -> None:
     assert revisions(database_url)[0] is None
     before, after = upgrade(database_url)
-    assert (before, after) == (None, "0001")
-    assert upgrade(database_url) == ("0001", "0001")  # a second run changes nothing
+    assert (before, after) == (None, "0002")
+    assert upgrade(database_url) == ("0002", "0002")  # a second run changes nothing
     store = TicketStore(database_url)
     try:
         names = set(inspect(store.engine).get_table_names())
@@ -88,3 +88,29 @@ def test_plain_postgresql_urls_use_the_bundled_driver() -> None:
         engine_url("mysql://root@localhost/db")
     with pytest.raises(StoreConfigError, match="is not a database URL"):
         engine_url("not a url")
+
+
+def test_an_older_store_gains_recorded_at_and_keeps_its_events(database_url: str) -> None:
+    from alembic import command
+
+    from store.ticket_store import _alembic_config
+
+    command.upgrade(_alembic_config(database_url), "0001")
+    old = TicketStore(database_url)
+    try:
+        with old.engine.begin() as conn:  # a row as revision 0001 wrote it: no recorded_at column yet
+            conn.exec_driver_sql(
+                "INSERT INTO ticket_events (event_id, ticket_id, seq, at, kind, detail) VALUES ('T-store/1', 'T-store', 1, '2026-11-23 09:01:00', 'opened', '{}')"
+            )
+    finally:
+        old.close()
+    assert upgrade(database_url) == ("0001", "0002")
+    store = TicketStore(database_url)
+    try:
+        late = batch("responded", start=2)
+        late.events[0].recorded_at = late.events[0].at + timedelta(minutes=5)
+        store.record_events(late)
+        _, rows = store.timeline("T-store")
+    finally:
+        store.close()
+    assert [(r["kind"], r["recorded_at"]) for r in rows] == [("opened", None), ("responded", T0 + timedelta(minutes=7))]

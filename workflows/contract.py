@@ -22,6 +22,7 @@ UPDATE_RECORD_RCA = "record_rca"
 UPDATE_ADD_ACTION = "add_action"
 UPDATE_COMPLETE_OBLIGATION = "complete_obligation"
 SIGNAL_CUSTOMER_MESSAGE = "customer_message_received"
+SIGNAL_QUEUED_MESSAGE = "queued_message"
 QUERY_STATE = "state"
 
 ACTIVITY_SNAPSHOT_POLICY = "snapshot_policy"

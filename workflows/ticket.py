@@ -15,38 +15,38 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from sla import lifecycle
+    from sla import event_time, lifecycle
     from sla.digest import LATE_AFTER_SECONDS, digests, superseded
     from sla.messages import (
         Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, Delivery, DesignateCommander,
-        EscalateToManagement, EventBatch, HandOff, JumpToStep, Notification, PostStatusUpdate, RecordRca, RecordReview,
-        Reopen, Resolve, Respond, SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent, TicketView,
+        EscalateToManagement, EventBatch, HandOff, JumpToStep, Notification, PostStatusUpdate, QueuedMessage, RecordRca,
+        RecordReview, Reopen, Resolve, Respond, SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent,
+        TicketMessage, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
     from sla.policy import PolicySnapshot
     from sla.ticket import ClockName, FiredObligation, TicketOpened, TicketState, TicketStatus
     from workflows import contract
     from workflows import search_attributes as sa
+from workflows.inbox import LIFECYCLE_PATCH, MESSAGES, TicketInbox
 
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=10)
 
-# Tickets started before this patch ended at Solved, and acknowledging met the first response.
-LIFECYCLE_PATCH = "lifecycle-v1"
 # Tickets started before this patch wrote no timeline to the ticket store.
 STORE_PATCH = "ticket-store-v1"
 # Tickets started before this patch had no escalation matrix and no stakeholder cadence.
 ESCALATION_PATCH = "escalation-v1"
-# Tickets started before this patch owed nothing after resolution.
-POST_INCIDENT_PATCH = "post-incident-v1"
 # Before this patch, obligations found late were notified one by one; now one digest per role.
 DIGEST_PATCH = "overdue-digest-v1"
 # Before this patch, the SupportTier search attribute was not set.
 TIER_PATCH = "support-tier-v1"
+# Before this patch, the stakeholder cadence reminded and escalated once per cycle, then went quiet.
+BEAT_PATCH = "status-beat-v1"
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
-class TicketWorkflow:
+class TicketWorkflow(TicketInbox):
     @workflow.init
     def __init__(self, start: TicketOpened | TicketContinued) -> None:
         # Handlers may run before run() starts: everything they touch exists from here.
@@ -60,16 +60,23 @@ class TicketWorkflow:
             self._state, self._snapshot, self._runs = TicketState.opened(start), None, 0
         self._changed = False
         self._published: dict[str, object] = {}
+        self._source_event: str | None = None  # the event id of the message being applied, for its timeline lines
+        self._beat = True  # the stakeholder beat (BEAT_PATCH), decided in run()
         if not isinstance(start, TicketContinued):
             t = start
             self._event("opened", at=t.opened_at, severity=t.severity.value, customer=t.customer, channel=t.channel,
                         plan=t.plan, category=t.category, follows=t.follows)
 
     def _event(self, kind: str, at: datetime | None = None, **detail) -> None:
-        """Queue a timeline event for the store; its id (ticket id + sequence) makes the write idempotent."""
+        """Queue a timeline event for the store, dated when it happened (`at`) and recorded now;
+        its id (ticket id + sequence) makes the write idempotent."""
         self._state.event_seq += 1
         seq = self._state.event_seq
-        self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or workflow.now(), kind=kind, detail=detail))
+        if self._source_event:
+            detail["event"] = self._source_event
+        now = workflow.now()
+        self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or now, recorded_at=now,
+                                        kind=kind, detail=detail))
 
     async def _flush_events(self) -> bool:
         """Write the queued timeline events; True when it awaited an activity to do so."""
@@ -116,7 +123,8 @@ class TicketWorkflow:
             escalation = workflow.patched(ESCALATION_PATCH)
             if escalation:
                 lifecycle.sync_cadence(self._snapshot.policy, self._state, now)
-            upcoming = plan(self._snapshot.policy, self._state, now, escalation=escalation)
+            self._beat = workflow.patched(BEAT_PATCH)
+            upcoming = plan(self._snapshot.policy, self._state, now, escalation=escalation, beat=self._beat)
             self._publish(upcoming, now)
             due = [ob for ob in upcoming if ob.due <= now]
             if due:
@@ -169,7 +177,7 @@ class TicketWorkflow:
         now = workflow.now()
         while True:
             # Acting on one may make others due at once (a step anchored on another): same digest.
-            more = [ob for ob in plan(self._policy, self._state, now)
+            more = [ob for ob in plan(self._policy, self._state, now, beat=self._beat)
                     if (now - ob.due).total_seconds() > LATE_AFTER_SECONDS and ob.id not in roles_of]
             if not more:
                 break
@@ -206,7 +214,8 @@ class TicketWorkflow:
         return ob.roles if ob.roles is not None else self._policy.notifications.get(ob.kind.value, [])
 
     def _record(self, ob: Obligation, roles: list[str], delivered: bool, digest: bool = False, superseded: bool = False) -> None:
-        self._state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(), delivered=delivered))
+        self._state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(),
+                                                 delivered=delivered, roles=roles))
         extra = {"digest": True} if digest else {}
         if superseded:
             extra["superseded"] = True  # a warning whose breach went out in the same digest
@@ -220,7 +229,7 @@ class TicketWorkflow:
             await workflow.execute_activity(
                 contract.ACTIVITY_NOTIFY,
                 Notification(
-                    idempotency_key=ob.id, ticket_id=state.ticket.ticket_id, customer=state.ticket.customer,
+                    idempotency_key=self._delivery_key(ob.id), ticket_id=state.ticket.ticket_id, customer=state.ticket.customer,
                     severity=state.severity, kind=kind or ob.kind.value, clock=ob.clock, due=ob.due, summary=ob.summary,
                     roles=roles,
                 ),
@@ -235,6 +244,12 @@ class TicketWorkflow:
             workflow.logger.error("notification failed for good", extra={"obligation": ob.id, "error": str(err.cause)})
             return False
 
+    def _delivery_key(self, obligation_id: str) -> str:
+        """The obligation id; after a withdrawal, a fresh key per re-firing, or the notifier would
+        take the message for one it already delivered."""
+        again = sum(1 for f in self._state.fired if f.withdrawn and f.id == obligation_id)
+        return f"{obligation_id}/again{again}" if again else obligation_id
+
     async def _announce(self) -> None:
         """Send what updates asked to announce (posted status updates, handoffs, manual escalations),
         from the loop rather than the handler, so an update returns at once."""
@@ -242,7 +257,8 @@ class TicketWorkflow:
             ob = self._announcements[0]
             delivered = await self._notify(ob, ob.roles or [])
             self._announcements.pop(0)
-            kind = "status_update_sent" if ob.clock is ClockName.STATUS_UPDATE else "escalation_sent"
+            kind = ("correction_sent" if ob.kind is ObligationKind.CORRECTION
+                    else "status_update_sent" if ob.clock is ClockName.STATUS_UPDATE else "escalation_sent")
             self._event(kind, at=ob.due, obligation=ob.id, delivered=delivered, notified=",".join(ob.roles or []) or None)
 
     def _publish(self, upcoming: list[Obligation], now: datetime) -> None:
@@ -297,281 +313,240 @@ class TicketWorkflow:
         # Messages can arrive before the snapshot does; rules that need the policy wait for it.
         return self._snapshot.policy
 
-    # --- updates --------------------------------------------------------------------------
+    # --- messages: each update is a thin door into _receive (rules in workflows/inbox.py) ---------
 
-    @workflow.update(name=contract.UPDATE_ACKNOWLEDGE)
-    async def acknowledge(self, request: Acknowledge) -> TicketState:
-        """An agent takes the ticket (Open -> Pending); it meets no clock."""
-        await self._snapshot_ready()
+    def _validate(self, name: str, request: TicketMessage) -> None:
+        """Refuse before anything is written: event-time bounds, then the message's own rules."""
+        if MESSAGES[name].checks_policy:
+            self._require_snapshot()
+        if event_time.is_duplicate(self._state, request):
+            return  # applied already: the handler answers with the state as it is
         now = workflow.now()
-        if workflow.patched(LIFECYCLE_PATCH):
-            lifecycle.apply_acknowledge(self._policy, self._state, request, now)
-            self._event("acknowledged", by=request.by.strip(), status=self._state.status.value)
-        else:
-            self._state.acknowledged_by, self._state.acknowledged_at = request.by.strip(), now
-            first = self._state.clocks[ClockName.FIRST_RESPONSE]
-            if first.met_at is None:
-                first.met_at = now
-        workflow.logger.info("acknowledged", extra={"by": request.by})
+        event_time.check_event_time(self._state, request, now)
+        getattr(self, f"_check_{name}")(request, now)
+
+    async def _receive(self, name: str, request: TicketMessage) -> TicketState:
+        """Apply a message at the instant it happened, once per event id; withdraw what it overtook."""
+        rule = MESSAGES[name]
+        if rule.needs_policy:
+            await self._snapshot_ready()
+        if event_time.is_duplicate(self._state, request):
+            return self._state
+        now = workflow.now()
+        at = event_time.applied_at(request, now)
+        self._source_event = request.event_id
+        try:
+            getattr(self, f"_apply_{name}")(request, at)
+        finally:
+            self._source_event = None
+        what = rule.says(request)
+        event_time.record_message(self._state, request, at, what)
+        if at < now and self._snapshot is not None:
+            self._withdraw_overtaken(at, now, what)
+        workflow.logger.info("message applied", extra={"update": name, "occurred_at": at.isoformat(), "event_id": request.event_id})
         return self._touch()
 
-    @acknowledge.validator
-    def _validate_acknowledge(self, request: Acknowledge) -> None:
-        lifecycle.check_acknowledge(self._state, request)
+    def _withdraw_overtaken(self, at: datetime, now: datetime, what: str) -> None:
+        zone = self._policy.calendar(None).zone
+        for fired in event_time.withdraw_overtaken(self._policy, self._state, at, now, what,
+                                                   escalation=workflow.patched(ESCALATION_PATCH), beat=self._beat):
+            summary = event_time.correction(fired.kind, what, at, now, zone)
+            fired.withdrawn_reason = summary
+            self._event("withdrawn", at=at, obligation=fired.id, clock=fired.clock.value if fired.clock else None, summary=summary)
+            if fired.roles:
+                self._announcements.append(Obligation(
+                    id=f"{fired.id}/withdrawn", kind=ObligationKind.CORRECTION, clock=fired.clock, due=now, summary=summary, roles=fired.roles,
+                ))
 
-    @workflow.update(name=contract.UPDATE_RESPOND)
-    async def respond(self, request: Respond) -> TicketState:
-        """Support wrote to the customer: the response clocks are met."""
+    async def _receive_signalled(self, name: str, raw: dict) -> None:
+        """A message that came as a signal (queued, or the customer-message signal): validated here,
+        since signals have no validators; a refused one is recorded in the timeline with the reason."""
         await self._snapshot_ready()
-        lifecycle.apply_respond(self._policy, self._state, request, workflow.now())
-        self._event("responded", by=request.by.strip(), message_id=request.message_id)
-        return self._touch()
+        try:
+            rule = MESSAGES.get(name)
+            if rule is None:
+                raise ValueError(f"update: no update named {name!r}")
+            request = rule.model.model_validate(raw)
+            self._validate(name, request)
+        except ValueError as err:
+            reason = event_time.refusal(err)
+            self._event("refused", update=name, event=raw.get("event_id") if isinstance(raw, dict) else None, reason=reason)
+            workflow.logger.warning("message refused", extra={"update": name, "reason": reason})
+            self._touch()
+            return
+        await self._receive(name, request)
 
-    @respond.validator
-    def _validate_respond(self, request: Respond) -> None:
-        lifecycle.check_respond(self._state, request)
-
-    @workflow.update(name=contract.UPDATE_SET_STATUS)
-    async def set_status(self, request: StatusChange) -> TicketState:
-        await self._snapshot_ready()
-        lifecycle.apply_status_change(self._policy, self._state, request, workflow.now())
-        self._event("status_changed", status=request.status.value, by=request.by.strip(), reason=request.reason,
-                    paused=",".join(c.value for c, r in self._state.clocks.items() if r.running and r.pauses and r.pauses[-1].ended_at is None) or None)
-        workflow.logger.info("status changed", extra={"status": request.status.value, "by": request.by})
-        return self._touch()
-
-    @set_status.validator
-    def _validate_set_status(self, request: StatusChange) -> None:
-        lifecycle.check_status_change(self._state, request)
-
-    @workflow.update(name=contract.UPDATE_CUSTOMER_MESSAGE)
-    async def customer_message(self, request: CustomerMessage) -> TicketState:
-        """The customer wrote: resumes a wait, reopens a Solved ticket, starts the next-response clock."""
-        await self._snapshot_ready()
-        self._customer_wrote(request)
-        return self._touch()
-
-    def _customer_wrote(self, request: CustomerMessage) -> None:
-        reopens = self._state.status is TicketStatus.SOLVED
-        lifecycle.apply_customer_message(self._policy, self._state, request, workflow.now())
-        self._event("customer_message", message_id=request.message_id, status=self._state.status.value, reopened=reopens)
-
-    @customer_message.validator
-    def _validate_customer_message(self, request: CustomerMessage) -> None:
-        lifecycle.check_customer_message(self._state, request)
+    @workflow.signal(name=contract.SIGNAL_QUEUED_MESSAGE)
+    async def queued_message(self, message: QueuedMessage) -> None:
+        """An update recorded while no worker answered: applied at its occurred_at when a worker runs."""
+        await self._receive_signalled(message.update, message.request)
 
     @workflow.signal(name=contract.SIGNAL_CUSTOMER_MESSAGE)
     async def customer_message_received(self, request: CustomerMessage) -> None:
         """Fire-and-forget twin of the customer_message update (e.g. from a mail gateway)."""
-        try:
-            lifecycle.check_customer_message(self._state, request)
-        except ValueError as err:
-            workflow.logger.warning("customer message ignored", extra={"reason": str(err)})
-            return
-        await self._snapshot_ready()
-        self._customer_wrote(request)
-        self._touch()
+        await self._receive_signalled(contract.UPDATE_CUSTOMER_MESSAGE, request.model_dump(mode="json", exclude_none=True))
+
+    @workflow.update(name=contract.UPDATE_ACKNOWLEDGE)
+    async def acknowledge(self, request: Acknowledge) -> TicketState:
+        """An agent takes the ticket (Open -> Pending); it meets no clock."""
+        return await self._receive(contract.UPDATE_ACKNOWLEDGE, request)
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, request: Acknowledge) -> None:
+        self._validate(contract.UPDATE_ACKNOWLEDGE, request)
+
+    @workflow.update(name=contract.UPDATE_RESPOND)
+    async def respond(self, request: Respond) -> TicketState:
+        """Support wrote to the customer: the response clocks are met."""
+        return await self._receive(contract.UPDATE_RESPOND, request)
+
+    @respond.validator
+    def _validate_respond(self, request: Respond) -> None:
+        self._validate(contract.UPDATE_RESPOND, request)
+
+    @workflow.update(name=contract.UPDATE_SET_STATUS)
+    async def set_status(self, request: StatusChange) -> TicketState:
+        """Pending or waiting: clocks pause and resume as the policy says."""
+        return await self._receive(contract.UPDATE_SET_STATUS, request)
+
+    @set_status.validator
+    def _validate_set_status(self, request: StatusChange) -> None:
+        self._validate(contract.UPDATE_SET_STATUS, request)
+
+    @workflow.update(name=contract.UPDATE_CUSTOMER_MESSAGE)
+    async def customer_message(self, request: CustomerMessage) -> TicketState:
+        """The customer wrote: resumes a wait, reopens a Solved ticket, starts the next-response clock."""
+        return await self._receive(contract.UPDATE_CUSTOMER_MESSAGE, request)
+
+    @customer_message.validator
+    def _validate_customer_message(self, request: CustomerMessage) -> None:
+        self._validate(contract.UPDATE_CUSTOMER_MESSAGE, request)
 
     @workflow.update(name=contract.UPDATE_RESOLVE)
     async def resolve(self, request: Resolve) -> TicketState:
         """The fix is in: Solved; resolution is met and every other running clock stops."""
-        await self._snapshot_ready()
-        now = workflow.now()
-        lifecycle.apply_resolve(self._policy, self._state, now)
-        self._event("resolved", by=request.by.strip(), resolution=request.resolution)
-        self._open_post_incident(now)
-        workflow.logger.info("resolved", extra={"by": request.by})
-        return self._touch()
-
-    def _open_post_incident(self, at: datetime) -> None:
-        if workflow.patched(POST_INCIDENT_PATCH) and not self._state.post_incident:
-            lifecycle.open_post_incident(self._policy, self._state, at)
-            for item in self._state.post_incident:
-                self._event("post_incident_due", item=item.id, due=item.due.isoformat(), at=at)
+        return await self._receive(contract.UPDATE_RESOLVE, request)
 
     @resolve.validator
     def _validate_resolve(self, request: Resolve) -> None:
-        lifecycle.check_resolve(self._state, request)
+        self._validate(contract.UPDATE_RESOLVE, request)
 
     @workflow.update(name=contract.UPDATE_REOPEN)
     async def reopen(self, request: Reopen) -> TicketState:
-        await self._snapshot_ready()
-        lifecycle.apply_reopen(self._policy, self._state, workflow.now())
-        self._event("reopened", by=request.by.strip(), reason=request.reason)
-        workflow.logger.info("reopened", extra={"by": request.by, "reason": request.reason})
-        return self._touch()
+        """A Solved ticket back to Pending; the resolution clock resumes."""
+        return await self._receive(contract.UPDATE_REOPEN, request)
 
     @reopen.validator
     def _validate_reopen(self, request: Reopen) -> None:
-        lifecycle.check_reopen(self._state, request)
+        self._validate(contract.UPDATE_REOPEN, request)
 
     @workflow.update(name=contract.UPDATE_RECORD_CSAT)
-    def record_csat(self, request: Csat) -> TicketState:
-        lifecycle.apply_csat(self._state, request)
-        self._event("csat", score=request.score, comment=request.comment)
-        return self._touch()
+    async def record_csat(self, request: Csat) -> TicketState:
+        """Customer satisfaction, once Solved."""
+        return await self._receive(contract.UPDATE_RECORD_CSAT, request)
 
     @record_csat.validator
-    def _validate_csat(self, request: Csat) -> None:
-        lifecycle.check_csat(self._state, request)
+    def _validate_record_csat(self, request: Csat) -> None:
+        self._validate(contract.UPDATE_RECORD_CSAT, request)
 
     @workflow.update(name=contract.UPDATE_CHANGE_SEVERITY)
     async def change_severity(self, request: SeverityPlanChange) -> TicketState:
         """Re-plan every clock from the original open time under the new severity and/or plan."""
-        await self._snapshot_ready()
-        change_from = (self._state.severity.value, self._state.plan)
-        lifecycle.apply_severity_change(self._state, request, workflow.now())
-        self._event("severity_changed", by=request.by.strip(), severity_from=change_from[0], severity_to=self._state.severity.value,
-                    plan_from=change_from[1], plan_to=self._state.plan, reason=request.reason)
-        workflow.logger.info("severity changed", extra={"severity": self._state.severity.value, "plan": self._state.plan})
-        return self._touch()
+        return await self._receive(contract.UPDATE_CHANGE_SEVERITY, request)
 
     @change_severity.validator
     def _validate_change_severity(self, request: SeverityPlanChange) -> None:
-        self._require_snapshot()
-        lifecycle.check_severity_change(self._policy, self._state, request)
+        self._validate(contract.UPDATE_CHANGE_SEVERITY, request)
 
     @workflow.update(name=contract.UPDATE_POST_STATUS)
     async def post_status_update(self, request: PostStatusUpdate) -> TicketState:
         """A stakeholder update: meets this cycle of the cadence and goes to the stakeholders' roles."""
-        await self._snapshot_ready()
-        now = workflow.now()
-        cycle = self._state.clocks[ClockName.STATUS_UPDATE].cycle
-        lifecycle.apply_status_update(self._state, now)
-        self._announcements.append(Obligation(
-            id=f"{self._state.ticket.ticket_id}/status_update/{cycle}/posted", kind=ObligationKind.ESCALATION,
-            clock=ClockName.STATUS_UPDATE, due=now, summary=f"status update by {request.by.strip()}: {request.text.strip()}",
-            roles=list(self._policy.status_updates.post_to),
-        ))
-        self._event("status_update_posted", by=request.by.strip(), text=request.text.strip())
-        return self._touch()
+        return await self._receive(contract.UPDATE_POST_STATUS, request)
 
     @post_status_update.validator
     def _validate_post_status_update(self, request: PostStatusUpdate) -> None:
-        lifecycle.check_status_update(self._state, request)
+        self._validate(contract.UPDATE_POST_STATUS, request)
 
     @workflow.update(name=contract.UPDATE_COMMANDER)
     async def designate_commander(self, request: DesignateCommander) -> TicketState:
-        lifecycle.apply_commander(self._state, request, workflow.now())
-        self._event("commander_designated", name=self._state.commander, by=request.by.strip())
-        return self._touch()
+        """Name the incident commander."""
+        return await self._receive(contract.UPDATE_COMMANDER, request)
 
     @designate_commander.validator
-    def _validate_commander(self, request: DesignateCommander) -> None:
-        lifecycle.check_commander(self._state, request)
+    def _validate_designate_commander(self, request: DesignateCommander) -> None:
+        self._validate(contract.UPDATE_COMMANDER, request)
 
     @workflow.update(name=contract.UPDATE_ACK_PAGE)
     async def acknowledge_page(self, request: AcknowledgePage) -> TicketState:
         """Someone paged by an escalation step takes it; steps with stop_on_ack stop repeating."""
-        lifecycle.apply_page_ack(self._state, request, workflow.now())
-        self._event("page_acknowledged", step=request.step, by=request.by.strip())
-        return self._touch()
+        return await self._receive(contract.UPDATE_ACK_PAGE, request)
 
     @acknowledge_page.validator
-    def _validate_page_ack(self, request: AcknowledgePage) -> None:
-        self._require_snapshot()
-        lifecycle.check_page_ack(self._policy, self._state, request)
+    def _validate_acknowledge_page(self, request: AcknowledgePage) -> None:
+        self._validate(contract.UPDATE_ACK_PAGE, request)
 
     @workflow.update(name=contract.UPDATE_HAND_OFF)
     async def hand_off(self, request: HandOff) -> TicketState:
         """Functional escalation (or de-escalation): another tier takes over; its response target starts."""
-        await self._snapshot_ready()
-        handoff = lifecycle.apply_handoff(self._policy, self._state, request, workflow.now())
-        number = len(self._state.handoffs)
-        verb = "escalated" if handoff.direction == "up" else "de-escalated"
-        self._announcements.append(Obligation(
-            id=f"{self._state.ticket.ticket_id}/handoff/{number}", kind=ObligationKind.ESCALATION, due=handoff.at,
-            summary=f"{verb} to {handoff.to_tier} by {handoff.by}: {handoff.note}", roles=[self._policy.tiers[handoff.to_tier].role],
-        ))
-        self._event("handed_off", by=handoff.by, from_tier=handoff.from_tier, to_tier=handoff.to_tier, direction=handoff.direction, note=handoff.note)
-        return self._touch()
+        return await self._receive(contract.UPDATE_HAND_OFF, request)
 
     @hand_off.validator
     def _validate_hand_off(self, request: HandOff) -> None:
-        self._require_snapshot()
-        lifecycle.check_handoff(self._policy, self._state, request)
+        self._validate(contract.UPDATE_HAND_OFF, request)
 
     @workflow.update(name=contract.UPDATE_ESCALATE_MANAGEMENT)
     async def escalate_to_management(self, request: EscalateToManagement) -> TicketState:
         """Hierarchical escalation: the next level of the management chain hears, with the reason."""
-        await self._snapshot_ready()
-        record = lifecycle.apply_management(self._policy, self._state, request, workflow.now())
-        number = len(self._state.management_escalations)
-        self._announcements.append(Obligation(
-            id=f"{self._state.ticket.ticket_id}/management/{number}", kind=ObligationKind.ESCALATION, due=record.at,
-            summary=f"management escalation (level {record.level}) by {record.by}: {record.reason}", roles=record.roles,
-        ))
-        self._event("management_escalation", by=record.by, level=record.level, reason=record.reason, notified=",".join(record.roles))
-        return self._touch()
+        return await self._receive(contract.UPDATE_ESCALATE_MANAGEMENT, request)
 
     @escalate_to_management.validator
-    def _validate_management(self, request: EscalateToManagement) -> None:
-        self._require_snapshot()
-        lifecycle.check_management(self._policy, self._state, request)
+    def _validate_escalate_to_management(self, request: EscalateToManagement) -> None:
+        self._validate(contract.UPDATE_ESCALATE_MANAGEMENT, request)
 
     @workflow.update(name=contract.UPDATE_JUMP_TO_STEP)
     async def jump_to_step(self, request: JumpToStep) -> TicketState:
         """Fire an escalation step of the matrix now; later steps anchored on it count from now."""
-        await self._snapshot_ready()
-        now = workflow.now()
-        firing = lifecycle.apply_jump(self._state, request, now)
-        steps = self._policy.escalation[self._state.severity]
-        number, step = next((n, s) for n, s in enumerate(steps, start=1) if s.id == request.step)
-        self._announcements.append(Obligation(
-            id=f"{self._state.ticket.ticket_id}/escalation/{step.id}/{firing}", kind=ObligationKind.ESCALATION, due=now,
-            summary=f"escalation step {number}: {step.label} (fired early by {request.by.strip()}: {request.reason.strip()})",
-            roles=list(step.roles),
-        ))
-        self._event("escalation_jumped", step=step.id, by=request.by.strip(), reason=request.reason.strip())
-        return self._touch()
+        return await self._receive(contract.UPDATE_JUMP_TO_STEP, request)
 
     @jump_to_step.validator
-    def _validate_jump(self, request: JumpToStep) -> None:
-        self._require_snapshot()
-        lifecycle.check_jump(self._policy, self._state, request)
+    def _validate_jump_to_step(self, request: JumpToStep) -> None:
+        self._validate(contract.UPDATE_JUMP_TO_STEP, request)
 
     @workflow.update(name=contract.UPDATE_RECORD_REVIEW)
     async def record_review(self, request: RecordReview) -> TicketState:
-        lifecycle.apply_review(self._state, request, workflow.now())
-        self._event("review_recorded", by=request.by.strip(), held_on=request.held_on.isoformat(), attendees=", ".join(request.attendees))
-        return self._touch()
+        """The post-incident review took place."""
+        return await self._receive(contract.UPDATE_RECORD_REVIEW, request)
 
     @record_review.validator
-    def _validate_review(self, request: RecordReview) -> None:
-        lifecycle.check_review(self._state, request)
+    def _validate_record_review(self, request: RecordReview) -> None:
+        self._validate(contract.UPDATE_RECORD_REVIEW, request)
 
     @workflow.update(name=contract.UPDATE_RECORD_RCA)
     async def record_rca(self, request: RecordRca) -> TicketState:
-        lifecycle.apply_rca(self._state, request, workflow.now())
-        self._event("rca_recorded", by=request.by.strip(), link=request.link)
-        return self._touch()
+        """The root-cause analysis is written."""
+        return await self._receive(contract.UPDATE_RECORD_RCA, request)
 
     @record_rca.validator
-    def _validate_rca(self, request: RecordRca) -> None:
-        lifecycle.check_rca(self._state, request)
+    def _validate_record_rca(self, request: RecordRca) -> None:
+        self._validate(contract.UPDATE_RECORD_RCA, request)
 
     @workflow.update(name=contract.UPDATE_ADD_ACTION)
     async def add_action(self, request: AddAction) -> TicketState:
         """A corrective action with an owner and a deadline; reminded and escalated like the review."""
-        item = lifecycle.apply_add_action(self._state, request, workflow.now())
-        self._event("action_added", item=item.id, title=item.title, owner=item.owner, due=item.due.isoformat(), by=request.by.strip())
-        return self._touch()
+        return await self._receive(contract.UPDATE_ADD_ACTION, request)
 
     @add_action.validator
     def _validate_add_action(self, request: AddAction) -> None:
-        lifecycle.check_add_action(self._state, request, workflow.now())
+        self._validate(contract.UPDATE_ADD_ACTION, request)
 
     @workflow.update(name=contract.UPDATE_COMPLETE_OBLIGATION)
     async def complete_obligation(self, request: CompleteObligation) -> TicketState:
         """Mark a corrective action done, or waive any post-incident obligation with a reason."""
-        lifecycle.apply_complete(self._state, request, workflow.now())
-        self._event("post_incident_waived" if request.waive_reason else "action_done", item=request.item,
-                    by=request.by.strip(), reason=request.waive_reason)
-        return self._touch()
+        return await self._receive(contract.UPDATE_COMPLETE_OBLIGATION, request)
 
     @complete_obligation.validator
-    def _validate_complete(self, request: CompleteObligation) -> None:
-        lifecycle.check_complete(self._state, request)
+    def _validate_complete_obligation(self, request: CompleteObligation) -> None:
+        self._validate(contract.UPDATE_COMPLETE_OBLIGATION, request)
 
     def _require_snapshot(self) -> None:
         """For validators whose check needs the policy: refuse, rather than wait, while it loads."""
@@ -586,7 +561,7 @@ class TicketWorkflow:
     def state(self) -> TicketView:
         now = workflow.now()
         policy = self._snapshot.policy if self._snapshot else None
-        upcoming = plan(policy, self._state, now) if policy else []
+        upcoming = plan(policy, self._state, now, beat=self._beat) if policy else []
         targets = [t for r in self._state.clocks.values() if r.running and policy and (t := effective_target(policy, self._state, r))]
         return TicketView(
             state=self._state, sla_state=self._state.sla_state, upcoming=upcoming, targets=targets,

@@ -1,0 +1,62 @@
+"""Commands never hang: with no worker, a change is queued durably and applied at its time later (dev server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timedelta
+
+from temporalio.testing import WorkflowEnvironment
+
+from tests.test_cli_devserver import escalator
+from worker.main import build_worker
+from workflows.ticket import TicketWorkflow
+
+
+async def test_with_no_worker_a_change_is_queued_then_applied_at_its_time(store, dev_env: WorkflowEnvironment, unique: str) -> None:
+    tid = f"T-q-{unique}"
+    async with build_worker(dev_env.client, store=store):
+        code, _, err = await escalator(dev_env, "open", "--customer", "ACME", "--severity", "sev2", "--title", "Slow search", "--id", tid)
+        assert code == 0, err
+        handle = dev_env.client.get_workflow_handle_for(TicketWorkflow.run, tid)
+        for _ in range(100):  # the first timeline write reaches the store
+            if store.timeline(tid)[0] is not None:
+                break
+            await asyncio.sleep(0.1)
+
+    # No worker polls now: the command answers within its --wait, saying it is queued.
+    started = time.monotonic()
+    code, out, err = await escalator(dev_env, "respond", tid, "--by", "alice", "--wait", "2", "--json")
+    took = time.monotonic() - started
+    assert code == 0, err
+    queued = json.loads(out)
+    assert queued["queued"] is True and queued["update"] == "respond" and queued["event_id"].startswith("E-")
+    assert queued["reason"].startswith("no worker")
+    assert took < 10, f"the command took {took:.1f} s"
+    code, out, err = await escalator(dev_env, "status", tid, "waiting_on_customer", "--by", "alice", "--wait", "1")
+    assert code == 0 and out.startswith("queued: no worker") and "when one starts" in out, (out, err)
+
+    code, out, err = await escalator(dev_env, "show", tid, "--wait", "2", "--database-url", store.url)
+    assert code == 0, err
+    assert "possibly stale" in out and "TicketStatus" not in out  # (the attribute is still named Status)
+    assert "Status            open" in out and "opened" in out  # search attributes and the stored timeline
+    code, out, _ = await escalator(dev_env, "show", tid, "--wait", "2", "--database-url", store.url, "--json")
+    stale = json.loads(out)
+    assert stale["stale"] is True and stale["search_attributes"]["Severity"] == "sev2" and stale["timeline"][0]["kind"] == "opened"
+
+    await asyncio.sleep(1.5)  # the worker comes back well after the commands were given
+    async with build_worker(dev_env.client, store=store):
+        for _ in range(100):
+            view = await handle.query(TicketWorkflow.state)
+            if view.state.status.value == "waiting_on_customer":
+                break
+            await asyncio.sleep(0.1)
+        code, out, err = await escalator(dev_env, "respond", tid, "--by", "alice", "--at",
+                                         (datetime.fromisoformat(queued["occurred_at"]) + timedelta(seconds=0.5)).isoformat())
+    state = view.state
+    assert state.responses == 1 and state.status.value == "waiting_on_customer"
+    assert state.clocks["first_response"].met_at == datetime.fromisoformat(queued["occurred_at"])  # when it was said, not applied
+    assert queued["event_id"] in state.applied_events
+    # Out of order: refused, naming the field and the message it would precede.
+    assert code == 1 and "occurred_at:" in err and "would precede the last message applied to the ticket (status set to" in err

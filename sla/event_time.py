@@ -110,11 +110,13 @@ def _undo(state: TicketState, fired: FiredObligation) -> bool:
 
 
 def correction(kind: str, what: str, at: datetime, now: datetime, zone: ZoneInfo) -> str:
-    """The short text the roles told of a withdrawn obligation get, in the calendar's zone."""
-    def clock(t: datetime) -> str:
-        return t.astimezone(zone).strftime("%H:%M:%S")
-
-    return f"{kind} withdrawn: {what} {clock(at)}, reported {clock(now)} ({zone.key})"
+    """The short text the roles told of a withdrawn obligation get, in the calendar's zone:
+    "breach withdrawn: responded by alice 2026-11-30 10:59:00+01:00, reported 11:05:00"."""
+    happened = at.astimezone(zone)
+    reported = now.astimezone(zone)
+    same_day = happened.date() == reported.date()
+    return (f"{kind} withdrawn: {what} {happened.isoformat(sep=' ', timespec='seconds')}, "
+            f"reported {reported:%H:%M:%S}" + ("" if same_day else f" on {reported:%Y-%m-%d}"))
 
 
 def refusal(err: ValueError) -> str:

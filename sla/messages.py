@@ -193,6 +193,8 @@ class TicketContinued(BaseModel):
     runs: int = Field(description="How many histories this ticket has had before this one.")
     pending_events: list["TicketEvent"] = Field(default_factory=list, description="Timeline events not yet in the store.")
     pending_announcements: list[Obligation] = Field(default_factory=list, description="Messages from updates not yet sent.")
+    pending_deliveries: list["PendingDelivery"] = Field(default_factory=list, description="Notifications still being delivered.")
+    pending_delivery_log: list["DeliveryRecord"] = Field(default_factory=list, description="Delivery log lines not yet in the store.")
 
 
 class SnapshotRequest(BaseModel):
@@ -201,7 +203,13 @@ class SnapshotRequest(BaseModel):
 
 
 class Notification(BaseModel):
-    """One obligation to announce; `idempotency_key` is the obligation id."""
+    """One attempt to announce an obligation; `idempotency_key` is the obligation id.
+
+    The workflow sends the same notification again until every role has it: `done` lists the
+    contacts that already accepted (never sent twice), `use_fallback` the roles whose fallback
+    contacts are due (their primary has not accepted for `notifications.fallback_after`).
+    `page_action` acknowledge/resolve goes to PagerDuty contacts only (docs/notifications.md).
+    """
 
     idempotency_key: str
     ticket_id: str
@@ -212,6 +220,43 @@ class Notification(BaseModel):
     due: datetime
     summary: str
     roles: list[str] = Field(default_factory=list, description="Roles to notify (the policy's notifications table).")
+    done: list[str] = Field(default_factory=list, description="Delivery keys (obligation|role|channel|recipient) already accepted.")
+    use_fallback: list[str] = Field(default_factory=list, description="Roles whose fallback contacts are to be used now.")
+    page_action: Literal["trigger", "acknowledge", "resolve"] = "trigger"
+
+
+DeliveryStatus = Literal["delivered", "delivered_by_fallback", "refused", "no_contact", "pending", "given_up", "not_applicable", "superseded"]
+
+
+class RoleOutcome(BaseModel):
+    """How one role's share of a notification went.
+
+    delivered / delivered_by_fallback: a primary / only a fallback contact accepted;
+    refused: every contact refused for good (`detail` is the answer); no_contact: the role has
+    none; pending: nothing accepted yet, a contact failed for now (5xx, 429, timeout);
+    given_up: still pending after `give_up_after`; not_applicable: a PagerDuty action for a
+    role without a PagerDuty contact; superseded: no longer matters (its breach went out).
+    """
+
+    role: str
+    status: DeliveryStatus
+    detail: str | None = None
+    accepted: list[str] = Field(default_factory=list, description="Delivery keys that accepted in this attempt.")
+    retry: bool = Field(default=False, description="A contact failed for now: try it again (also after a fallback accepted).")
+
+
+class DeliveryRecord(BaseModel):
+    """A line of the delivery log the notifier could not write (the store was down): the workflow writes it later."""
+
+    key: str
+    ticket_id: str
+    obligation_id: str
+    role: str
+    channel: str
+    recipient: str
+    status: str
+    detail: str | None = None
+    at: datetime
 
 
 class Delivery(BaseModel):
@@ -221,6 +266,20 @@ class Delivery(BaseModel):
     sent: int = 0
     skipped: int = 0
     failed: int = 0
+    outcomes: list[RoleOutcome] = Field(default_factory=list)
+    unlogged: list[DeliveryRecord] = Field(default_factory=list)
+
+
+class PendingDelivery(BaseModel):
+    """A notification the workflow is still delivering; carried across continue-as-new."""
+
+    note: Notification
+    fired_ids: list[str] = Field(default_factory=list, description="Fired obligations whose delivery this settles.")
+    first_at: datetime = Field(description="The first attempt (workflow time): fallback_after and give_up_after count from here.")
+    next_at: datetime
+    attempts: int = 0
+    outcomes: dict[str, RoleOutcome] = Field(default_factory=dict)
+    alert: bool = Field(default=True, description="Tell the delivery_failed roles if it is given up.")
 
 
 class TicketEvent(BaseModel):
@@ -242,6 +301,7 @@ class EventBatch(BaseModel):
     severity: Severity
     plan: str | None = None
     events: list[TicketEvent]
+    deliveries: list[DeliveryRecord] = Field(default_factory=list, description="Delivery log lines the notifier could not write.")
 
 
 TicketContinued.model_rebuild()

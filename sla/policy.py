@@ -91,6 +91,50 @@ class LifecycleRules(_Strict):
 NOTIFIED_KINDS = ("warning", "breach", "follow_up", "auto_solve")
 
 
+class NotificationRules(_Strict):
+    """Who is told of each kind of obligation, and how long a notification is tried.
+
+    A notification is retried until it is delivered, no longer matters (the ticket closed, or a
+    warning's breach went out), or `give_up_after` has passed since its first attempt; a role's
+    fallback contacts are used once its primary contacts have not accepted for `fallback_after`
+    (docs/notifications.md). Both are measured by the workflow, in workflow time.
+    """
+
+    warning: list[Name] = Field(default_factory=list)
+    breach: list[Name] = Field(default_factory=list)
+    follow_up: list[Name] = Field(default_factory=list)
+    auto_solve: list[Name] = Field(default_factory=list)
+    delivery_failed: list[Name] = Field(default_factory=list, description="Told (through any channel that works) when a notification is given up.")
+    fallback_after: Duration = Field(default_factory=lambda: Duration.parse("5m"))
+    give_up_after: Duration = Field(default_factory=lambda: Duration.parse("24h"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value):
+        if isinstance(value, dict):
+            for key in value:
+                if key not in cls.model_fields:
+                    raise ValueError(f"{key}: not an obligation kind that notifies (use {', '.join(NOTIFIED_KINDS)}), "
+                                     "nor delivery_failed, fallback_after or give_up_after")
+        return value
+
+    @model_validator(mode="after")
+    def _wall_clock(self) -> "NotificationRules":
+        for name in ("fallback_after", "give_up_after"):
+            if getattr(self, name).business:
+                raise ValueError(f"{name}: give a wall-clock duration such as '5m' or '24h'")
+        if self.fallback_after.seconds(0) >= self.give_up_after.seconds(0):
+            raise ValueError("fallback_after: must be shorter than give_up_after")
+        return self
+
+    def get(self, kind: str, default: list[str] | None = None) -> list[str] | None:
+        """The roles told of an obligation kind (`default` for a kind the table does not name)."""
+        return list(getattr(self, kind)) if kind in NOTIFIED_KINDS or kind == "delivery_failed" else default
+
+    def named_roles(self) -> list[tuple[str, list[str]]]:
+        return [(kind, list(getattr(self, kind))) for kind in (*NOTIFIED_KINDS, "delivery_failed")]
+
+
 class EscalationStep(_Strict):
     """One step of a severity's escalation matrix: who is told, when, and until what."""
 
@@ -174,9 +218,7 @@ class Policy(_Strict):
     categories: dict[Name, CategoryRules] = Field(default_factory=dict)
     roles: dict[Name, RoleRules] = Field(default_factory=dict)
     lifecycle: LifecycleRules = Field(default_factory=LifecycleRules)
-    notifications: dict[str, list[str]] = Field(
-        default_factory=dict, description="Obligation kind -> the roles notified when it falls due.",
-    )
+    notifications: NotificationRules = Field(default_factory=NotificationRules)
     escalation: dict[Severity, list[EscalationStep]] = Field(default_factory=dict)
     status_updates: StatusUpdateRules = Field(default_factory=StatusUpdateRules)
     post_incident: PostIncidentRules = Field(default_factory=PostIncidentRules)
@@ -198,9 +240,7 @@ class Policy(_Strict):
         for where, rule in self._all_rules():
             if rule.calendar is not None and rule.calendar not in known:
                 raise ValueError(f"{where}.calendar: no calendar named {rule.calendar!r} (have {', '.join(sorted(known))})")
-        for kind, roles in self.notifications.items():
-            if kind not in NOTIFIED_KINDS:
-                raise ValueError(f"notifications.{kind}: not an obligation kind that notifies (use {', '.join(NOTIFIED_KINDS)})")
+        for kind, roles in self.notifications.named_roles():
             for role in roles:
                 if role not in self.roles:
                     raise ValueError(f"notifications.{kind}: no role named {role!r} (have {', '.join(sorted(self.roles))})")

@@ -89,7 +89,8 @@ class FiredObligation(BaseModel):
     clock: ClockName | None = None
     due: datetime
     fired_at: datetime
-    delivered: bool = True
+    delivered: bool | None = Field(default=True, description="Every role reached (None: still being delivered).")
+    outcomes: dict[str, str] = Field(default_factory=dict, description="Per role: delivered, delivered_by_fallback, refused: <answer>, no_contact, given_up, ...")
     roles: list[str] | None = Field(default=None, description="Who was told (None in older histories).")
     withdrawn: bool = Field(default=False, description="A message that happened before it, and arrived after, showed it was not owed.")
     withdrawn_reason: str | None = None

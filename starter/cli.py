@@ -20,6 +20,7 @@ from sla.messages import (
 )
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
+from sla.event_time import MAX_AHEAD
 from starter.client import DEFAULT_WAIT, NoWorker, TicketClient, TicketError
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -90,7 +91,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r}: give between 0 and 3600 seconds")
+        raise argparse.ArgumentTypeError(f"{text!r}: give more than 0 and at most 3600 seconds")
     return value
 
 
@@ -320,11 +321,18 @@ def render_view(view: TicketView, link: str, now: datetime) -> str:
                 how = ("MISSED, was due " if item.due <= now else "open, due ") + f"{_iso(item.due)} ({_in(item.due - now)})"
             owner = f" [owner {item.owner}]" if item.owner else ""
             lines.append(f"    {item.id:<10} {item.title}{owner}: {how}")
-    missed = [f for f in s.fired if f.kind == "breach"]
+    missed = sorted((f for f in s.fired if f.kind == "breach"), key=lambda f: f.due)
     if missed:
         lines.append("  missed:")
         for f in missed:
-            lines.append(f"    {_iso(f.due)}  {f.id.removeprefix(t.ticket_id + '/')}")
+            note = " (withdrawn: a late message showed it was met)" if f.withdrawn else ""
+            lines.append(f"    {_iso(f.due)}  {f.id.removeprefix(t.ticket_id + '/')}{note}")
+    undelivered = [f for f in s.fired if f.delivered is not True and not f.withdrawn]
+    if undelivered:
+        lines.append("  notifications not (yet) delivered:")
+        for f in undelivered:
+            how = ", ".join(f"{role} {outcome}" for role, outcome in f.outcomes.items() if outcome not in ("delivered", "delivered_by_fallback"))
+            lines.append(f"    {_iso(f.due)}  {f.id.removeprefix(t.ticket_id + '/')}: {how or 'being delivered'}")
     extra = [f"reopened {s.reopen_count}x"] if s.reopen_count else []
     extra += [f"CSAT {s.csat}"] if s.csat else []
     extra += [f"waiting on the customer since {_iso(s.waiting_since)}"] if s.waiting_since else []
@@ -371,6 +379,8 @@ async def _run(args: argparse.Namespace) -> Any:
             method, ticket_id, request = _UPDATES[args.command](_Planned(), args)
         except ValidationError as exc:
             raise UsageError(_validation_line(exc)) from None
+        if args.at is not None and args.at > datetime.now(UTC) + MAX_AHEAD:  # refused before anything is sent or queued
+            raise UsageError(f"--at: {args.at.isoformat()} is more than 2 minutes in the future")
     elif args.command not in ("open", "show"):
         raise UsageError(f"unknown command {args.command}")
     if args.command == "open":
@@ -382,6 +392,8 @@ async def _run(args: argparse.Namespace) -> Any:
             )
         except ValidationError as exc:
             raise UsageError(_validation_line(exc)) from None
+        if ticket.opened_at > datetime.now(UTC) + MAX_AHEAD:
+            raise UsageError(f"--opened-at: {ticket.opened_at.isoformat()} is in the future (no message could apply to the ticket until then)")
     client = await TicketClient.connect(args.address, args.namespace, ui_url=args.ui_url)
     if args.command == "open":
         opened = await client.open(ticket)

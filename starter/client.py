@@ -26,6 +26,7 @@ from sla.messages import (
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     QueuedMessage, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
 )
+from sla.event_time import MAX_AHEAD
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
 from workflows.ticket import TicketWorkflow
@@ -47,8 +48,9 @@ class Opened:
     ui_url: str
 
 
-DEFAULT_WAIT = 10.0
-"""Seconds a command waits for a worker before it is queued instead (the CLI's --wait)."""
+DEFAULT_WAIT = 7.0
+"""Seconds a command waits for a worker before it is queued instead (the CLI's --wait): with the
+process's start and the queueing, a command answers within 10 s."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,12 @@ class TicketClient:
         return f"{self.ui_url}/namespaces/{quote(self.client.namespace)}/workflows/{quote(ticket_id, safe='')}"
 
     async def open(self, ticket: TicketOpened) -> Opened:
-        """Start the ticket's workflow; a ticket already running is returned as it is, not started twice."""
+        """Start the ticket's workflow; a ticket already running is returned as it is, not started twice.
+
+        Raises TicketError for an `opened_at` more than 2 minutes ahead of this machine's clock:
+        no message could be applied to such a ticket until then (docs/api.md, "Event time")."""
+        if ticket.opened_at > datetime.now(UTC) + MAX_AHEAD:
+            raise TicketError(f"opened_at: {ticket.opened_at.isoformat()} is in the future (more than 2 minutes ahead of now)")
         try:
             handle = await self.client.start_workflow(
                 TicketWorkflow.run, ticket, id=ticket.ticket_id, task_queue=self.task_queue,

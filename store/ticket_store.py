@@ -109,6 +109,9 @@ class TicketStore:
             "opened_at": _utc(t.opened_at), "updated_at": now,
         }
         with self.engine.begin() as conn:
+            for record in batch.deliveries:  # written late: the notifier could not reach the store when it sent
+                self._log_delivery(conn, key=record.key, ticket_id=record.ticket_id, obligation_id=record.obligation_id, role=record.role,
+                                   channel=record.channel, recipient=record.recipient, status=record.status, detail=record.detail, at=record.at)
             stmt = self._insert(tickets).values(row)
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=["ticket_id"],
@@ -133,14 +136,27 @@ class TicketStore:
     def record_delivery(self, *, key: str, ticket_id: str, obligation_id: str, role: str, channel: str,
                         recipient: str, status: str, detail: str | None = None) -> None:
         """Log a delivery; a key already logged as failed becomes sent when a retry succeeds."""
-        values = {"idempotency_key": key, "ticket_id": ticket_id, "obligation_id": obligation_id, "role": role,
-                  "channel": channel, "recipient": recipient, "status": status, "detail": detail, "at": datetime.now(UTC)}
         with self.engine.begin() as conn:
-            inserted = conn.execute(
-                self._insert(deliveries).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(deliveries.c.id)
-            ).first()
-            if inserted is None and status == "sent":
-                conn.execute(update(deliveries).where(deliveries.c.idempotency_key == key).values(status="sent", detail=detail, at=values["at"]))
+            self._log_delivery(conn, key=key, ticket_id=ticket_id, obligation_id=obligation_id, role=role, channel=channel,
+                               recipient=recipient, status=status, detail=detail, at=datetime.now(UTC))
+
+    def _log_delivery(self, conn, *, key: str, ticket_id: str, obligation_id: str, role: str, channel: str, recipient: str,
+                      status: str, detail: str | None, at: datetime) -> None:
+        values = {"idempotency_key": key, "ticket_id": ticket_id, "obligation_id": obligation_id, "role": role,
+                  "channel": channel, "recipient": recipient, "status": status, "detail": detail, "at": _utc(at)}
+        inserted = conn.execute(
+            self._insert(deliveries).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(deliveries.c.id)
+        ).first()
+        if inserted is None and status == "sent":
+            conn.execute(update(deliveries).where(deliveries.c.idempotency_key == key).values(status="sent", detail=detail, at=values["at"]))
+
+    def sent_to(self, ticket_id: str, channel: str) -> list[tuple[str, str]]:
+        """(recipient, obligation id) of every delivery of the ticket sent on `channel`, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.recipient, deliveries.c.obligation_id).where(
+                deliveries.c.ticket_id == ticket_id, deliveries.c.channel == channel, deliveries.c.status == "sent",
+            ).order_by(deliveries.c.id)).all()
+        return [(r.recipient, r.obligation_id) for r in rows]
 
     def timeline(self, ticket_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """(ticket row, events and deliveries in time order) of one ticket."""

@@ -177,6 +177,24 @@ async def sev1_event_time_and_beat(env: WorkflowEnvironment, task_queue: str):
     return handle
 
 
+async def sev1_outbox(env: WorkflowEnvironment, task_queue: str):
+    """Deliveries beside the loop (the outbox): the matrix to 6h20, a page acknowledged (its
+    PagerDuty follow-up), a posted update, a late response, resolution (pages resolved), close."""
+    t0 = await env.get_current_time()
+    opened = TicketOpened(ticket_id="T-replay-outbox", customer="ACME", title="Checkout is down", severity="sev1", opened_at=t0)
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(hours=6, minutes=22))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="alice", occurred_at=t0 + timedelta(hours=6, minutes=21)))
+    await handle.execute_update(TicketWorkflow.acknowledge_page, AcknowledgePage(step="engineering", by="oncall-eng"))
+    await handle.execute_update(TicketWorkflow.post_status_update, PostStatusUpdate(by="grace", text="Failing over"))
+    await env.sleep(timedelta(minutes=3))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice", resolution="failover"))
+    await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item="review", by="kim", waive_reason="vendor"))
+    await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item="rca", by="kim", waive_reason="vendor"))
+    await handle.result()
+    return handle
+
+
 # Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
 SCENARIOS = {
     "sev1_breached_then_resolved": sev1_breached_then_resolved,
@@ -187,6 +205,7 @@ SCENARIOS = {
     "sev1_escalation_matrix": sev1_escalation_matrix,
     "handoffs_digest_post_incident": handoffs_digest_post_incident,
     "sev1_event_time_and_beat": sev1_event_time_and_beat,
+    "sev1_outbox": sev1_outbox,
 }
 
 

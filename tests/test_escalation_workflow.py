@@ -24,7 +24,8 @@ def steps(notifier: RecordingNotifier, on_call: bool = False) -> list[tuple[str,
     """(step/firing, roles) of each escalation step sent; the on-call page at open only when asked
     (it has its own test: the other tests follow the matrix after it)."""
     return [(n.idempotency_key.split("/escalation/")[1], n.roles) for n in notifier.sent
-            if "/escalation/" in n.idempotency_key and (on_call or "/escalation/page_on_call/" not in n.idempotency_key)]
+            if "/escalation/" in n.idempotency_key and n.page_action == "trigger"
+            and (on_call or "/escalation/page_on_call/" not in n.idempotency_key)]
 
 
 async def test_the_default_sev1_timeline(store, ts_env: WorkflowEnvironment) -> None:

@@ -48,7 +48,7 @@ async def test_a_response_reported_after_its_breach_is_met_when_given_and_the_br
     assert [c.idempotency_key for c in corrections] == [f"{tid}/first_response/1/breach/withdrawn"]
     assert corrections[0].roles == ["support_l1", "support_manager"]
     local = given.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
-    assert corrections[0].summary.startswith(f"breach withdrawn: responded by alice {local:%H:%M:%S}, reported ")
+    assert corrections[0].summary.startswith(f"breach withdrawn: responded by alice {local.isoformat(sep=' ', timespec='seconds')}, reported ")
     _, rows = store.timeline(tid)
     responded = next(r for r in rows if r["kind"] == "responded")
     assert responded["at"] == given and responded["recorded_at"] >= t0 + timedelta(hours=2, minutes=5)
@@ -120,3 +120,40 @@ async def test_a_queued_message_applies_at_its_time_and_a_refused_one_is_recorde
     refused = [r["detail"] for r in rows if r["kind"] == "refused"]
     assert [(d["event"], d["reason"].split(":")[0]) for d in refused] == [("E-q2", "by"), (None, "update"), ("E-q3", "occurred_at")]
     assert "would precede the last message" in refused[2]["reason"]
+
+
+async def test_messages_queued_before_any_worker_apply_in_order_before_anything_is_acted_on(store, ts_env: WorkflowEnvironment) -> None:
+    """A ticket opened, and answered, while no worker ran: the response queued before the breach
+    fell due prevents it (no breach, no correction); an update that waited for the worker and
+    would now precede a message already applied is refused, never applied out of order."""
+    import asyncio
+
+    from sla.ticket import TicketOpened
+
+    now = await ts_env.get_current_time()
+    # A Sev-1 opened 2h01m ago: its first response (2h) fell due a minute ago.
+    opened = TicketOpened(ticket_id="T-early", customer="ACME", title="t", severity="sev1", opened_at=now - timedelta(hours=2, minutes=1))
+    handle = await ts_env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue="tq")
+    answered = now - timedelta(minutes=2)
+    queued = Respond(by="alice", occurred_at=answered, event_id="E-r").model_dump(mode="json")
+    await handle.signal(contract.SIGNAL_QUEUED_MESSAGE, QueuedMessage(update="respond", request=queued))
+    late_ack = asyncio.create_task(handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="bob", occurred_at=now - timedelta(minutes=3))))
+    await asyncio.sleep(0.5)
+    notifier = RecordingNotifier(store)
+    async with build_worker(ts_env.client, task_queue="tq", store=store, notify=notifier.notify):
+        try:
+            await late_ack
+            refused = None
+        except WorkflowUpdateFailedError as err:
+            refused = update_failure_reason(err)
+        await ts_env.sleep(timedelta(seconds=2))
+        view = await handle.query(TicketWorkflow.state)
+    state = view.state
+    assert state.responses == 1 and state.clocks[ClockName.FIRST_RESPONSE].met_at == answered
+    if refused is None:  # the update reached the ticket first: applied at 3 minutes ago, before the response
+        assert state.acknowledged_at == now - timedelta(minutes=3)
+    else:
+        assert "would precede the last message applied to the ticket (responded by alice (event E-r)" in refused
+        assert state.acknowledged_by is None
+    assert not [f for f in state.fired if f.id.endswith("/first_response/1/breach")]
+    assert not [n for n in notifier.sent if n.kind == "correction" or "first_response/1/breach" in n.summary]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-from temporalio.exceptions import ApplicationError
 
 from activities.channels.email import SmtpSettings
 from activities.notify import Notifier, NotifierSettings
@@ -71,8 +70,8 @@ async def test_a_503_is_retried_and_the_same_message_goes_again(store, tmp_path)
     flaky = HttpReceiver(script=[(503, b"busy", {})])
     try:
         n = notifier(store, tmp_path, f'role = "support_l1"\nchannel = "webhook"\naddress = "{flaky.url()}"\nsecret_env = "S"', environ={"S": SECRET})
-        with pytest.raises(ApplicationError, match="HTTP 503"):
-            await n.notify(NOTE)
+        (outcome,) = (await n.notify(NOTE)).outcomes  # one attempt: the workflow decides when to try again
+        assert (outcome.status, outcome.retry) == ("pending", True) and "HTTP 503" in outcome.detail
         assert not store.delivered(f"{NOTE.idempotency_key}|support_l1|webhook|{flaky.url()}")
         assert (await n.notify(NOTE)).sent == 1
         assert [r.headers["webhook-id"] for r in flaky.requests] == [NOTE.idempotency_key] * 2  # the receiver can dedupe
@@ -89,6 +88,7 @@ async def test_a_400_is_not_retried_and_goes_to_the_fallback(store, tmp_path) ->
                      environ={"S": SECRET})
         result = await n.notify(NOTE)
         assert (result.sent, result.failed) == (1, 1)
+        assert [(o.status, o.retry) for o in result.outcomes] == [("delivered_by_fallback", False)]
         assert len(refusing.requests) == 1 and len(fallback.requests) == 1
         _, rows = store.timeline("T-9")
         assert sorted(r["kind"] for r in rows) == ["delivery_failed", "delivery_sent"]
@@ -155,7 +155,8 @@ async def test_pagerduty_events_v2_trigger_with_a_dedup_key(store, tmp_path, rec
     event = json.loads(receiver.requests[0].body)
     assert receiver.requests[0].path == "/v2/enqueue"
     assert event["routing_key"] == "R0UT1NGKEY" and event["event_action"] == "trigger"
-    assert event["dedup_key"] == NOTE.idempotency_key and event["payload"]["severity"] == "critical"
+    # One incident per ticket and step (here: clock and cycle), so repeats re-alert it.
+    assert event["dedup_key"] == "T-9/first_response/1" and event["payload"]["severity"] == "critical"
     assert "R0UT1NGKEY" not in json.dumps(store.timeline("T-9")[1], default=str)
 
 
@@ -169,7 +170,7 @@ async def test_pagerduty_acknowledge_and_resolve_use_the_same_dedup_key(receiver
         await pagerduty.send("engineering", message, "KEY", events_url=receiver.url(), allow_private=True, action=action)
     events = [json.loads(r.body) for r in receiver.requests]
     assert [e["event_action"] for e in events] == ["trigger", "acknowledge", "resolve"]
-    assert {e["dedup_key"] for e in events} == {NOTE.idempotency_key}
+    assert {e["dedup_key"] for e in events} == {"T-9/first_response/1"}  # the incident: ticket, clock and cycle
     assert "payload" not in events[1] and "payload" not in events[2]
 
 

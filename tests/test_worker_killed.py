@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -76,15 +77,20 @@ async def test_a_worker_killed_mid_step_misses_nothing_and_logs_nothing_twice(st
     client_b = await Client.connect(address, data_converter=pydantic_data_converter)
     settings = NotifierSettings(contacts_path=contacts, allow_private_urls=True)
     async with build_worker(client_b, task_queue="tq", store=store, notifier=settings, max_cached_workflows=0):
-        # The killed attempt runs out its start-to-close timeout (30 s: time does not skip while an
-        # activity is in flight), then B retries it. Only then may the clock skip again.
-        for _ in range(120):
+        # The killed attempt stops heartbeating: after the heartbeat timeout B retries it under the
+        # same keys. (The test server first offers the retry to A's dead poll, about 10 s; the dev
+        # server does not: test_a_killed_delivery_is_retried_within_10_seconds.)
+        for _ in range(600):
             if await asyncio.to_thread(store.delivered, f"{opened.ticket_id}/escalation/internal/1|support_manager|webhook|{receiver.url('/support_manager')}"):
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.05)
         else:
             raise AssertionError("worker B never retried the internal escalation")
-        await walk_to(ts_env, t0, timedelta(hours=7, minutes=30))
+
+        # In half-hour steps: each sleep is one call to the test server, which gives up on a long
+        # one while it offers activity tasks to the dead worker's polls.
+        for half_hours in range(9, 16):
+            await walk_to(ts_env, t0, timedelta(minutes=30 * half_hours))
         view = await handle.query(TicketWorkflow.state)
 
     fired = [f.id.removeprefix(f"{opened.ticket_id}/") for f in view.state.fired]
@@ -97,6 +103,68 @@ async def test_a_worker_killed_mid_step_misses_nothing_and_logs_nothing_twice(st
     assert all(status == "sent" for *_, status in logged)
     assert not [k for k, n in Counter((o, r) for o, r, _ in logged).items() if n > 1]
     sent_twice = {k for k, n in Counter(r.headers["webhook-id"] + r.path for r in receiver.requests).items() if n > 1}
-    assert sent_twice == {f"{opened.ticket_id}/escalation/internal/1/support_l2"}  # the request in flight at the kill
+    # Only requests in flight at the kill went twice (the same webhook-id: the receiver dedupes): the
+    # held one, and the stakeholder reminder also due at 4h, sent beside it.
+    in_flight = {f"{opened.ticket_id}/escalation/internal/1/support_l2", f"{opened.ticket_id}/status_update/1/breach8/incident_commander"}
+    assert f"{opened.ticket_id}/escalation/internal/1/support_l2" in sent_twice and sent_twice <= in_flight
     assert {r.headers["webhook-id"] for r in receiver.requests} == {o for o, _, _ in logged}
     receiver.close()
+
+
+def start_worker(address: str, task_queue: str, store_url: str, contacts: Path, log_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker", "--address", address, "--task-queue", task_queue, "--database-url", store_url,
+         "--contacts", str(contacts), "--max-cached-workflows", "0"],
+        env={**os.environ, "ESCALATOR_ALLOW_PRIVATE_URLS": "true"},
+        stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), cwd=Path(__file__).parent.parent,
+    )
+
+
+async def test_a_killed_delivery_is_retried_within_10_seconds(store, dev_env: WorkflowEnvironment, tmp_path: Path, monkeypatch, unique: str) -> None:
+    """On the dev server, in real time: a breach due 4 s after the start, its webhook held open
+    by the receiver, the worker SIGKILLed; another worker sends it again under the same key."""
+    from datetime import UTC, datetime
+
+    from sla.ticket import TicketOpened
+
+    receiver = HttpReceiver(hold=lambda r: r.headers.get("webhook-id", "").endswith("/first_response/1/breach") and r.path == "/support_l1")
+    contacts = tmp_path / "contacts.toml"
+    contacts.write_text("".join(
+        f'[[contacts]]\nrole = "{role}"\nchannel = "webhook"\naddress = "{receiver.url("/" + role)}"\n'
+        f'secret_env = "HOOK_SECRET"\nreviewed_on = 2026-11-01\n\n' for role in ("support_l1", "support_manager")
+    ))
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    address, queue = dev_env.client.service_client.config.target_host, f"tq-kill-{unique}"
+    worker_a = start_worker(address, queue, store.url, contacts, tmp_path / "a.log")
+    worker_b = None
+    try:
+        for _ in range(200):
+            if b"worker started" in (tmp_path / "a.log").read_bytes():
+                break
+            await asyncio.sleep(0.05)
+        opened = TicketOpened(ticket_id=f"T-kill-{unique}", customer="ACME", title="t", severity="sev1",
+                              opened_at=datetime.now(UTC) - timedelta(hours=2) + timedelta(seconds=4))  # Sev-1: 2h first response
+        await dev_env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=queue)
+        assert await asyncio.to_thread(receiver.held.wait, 30), "worker A never sent the breach"
+        worker_a.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        worker_a.wait(10)
+        receiver.hold = None
+        receiver.release.set()
+        worker_b = start_worker(address, queue, store.url, contacts, tmp_path / "b.log")
+        breach = f"{opened.ticket_id}/first_response/1/breach"
+        for _ in range(400):
+            again = [r for r in receiver.requests if r.path == "/support_l1" and r.headers["webhook-id"] == breach]
+            if len(again) == 2:
+                break
+            await asyncio.sleep(0.05)
+        retried_in = time.monotonic() - killed_at
+    finally:
+        for w in (worker_a, worker_b):
+            if w is not None and w.poll() is None:
+                w.kill()
+                w.wait(10)
+        receiver.close()
+    assert len(again) == 2, "the killed delivery was never retried"
+    assert retried_in < 10, f"retried {retried_in:.1f} s after the kill"
+    assert again[0].headers["webhook-id"] == again[1].headers["webhook-id"]  # the same key: the receiver dedupes

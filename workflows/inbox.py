@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
 LIFECYCLE_PATCH = "lifecycle-v1"
 # Tickets started before this patch owed nothing after resolution.
 POST_INCIDENT_PATCH = "post-incident-v1"
+# Defined in workflows/ticket.py: with the outbox, page acknowledgements and resolutions reach PagerDuty.
+OUTBOX_PATCH = "outbox-v1"
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,13 @@ class TicketInbox:
         lifecycle.apply_resolve(self._policy, self._state, at)
         self._event("resolved", at=at, by=r.by.strip(), resolution=r.resolution)
         self._open_post_incident(at)
+        self._resolve_pages()
+
+    def _resolve_pages(self) -> None:
+        """Resolving the ticket resolves every PagerDuty incident it opened."""
+        if workflow.patched(OUTBOX_PATCH):
+            tid = self._state.ticket.ticket_id
+            self._page_follow_up(f"{tid}/solved/{self._state.solve_count}/resolve_pages", f"ticket {tid} solved", ["pagerduty"], "resolve")
 
     def _open_post_incident(self, at: datetime) -> None:
         if workflow.patched(POST_INCIDENT_PATCH) and not self._state.post_incident:
@@ -171,6 +180,11 @@ class TicketInbox:
     def _apply_acknowledge_page(self, r: AcknowledgePage, at: datetime) -> None:
         lifecycle.apply_page_ack(self._state, r, at)
         self._event("page_acknowledged", at=at, step=r.step, by=r.by.strip())
+        if workflow.patched(OUTBOX_PATCH):
+            step = next(s for s in self._policy.escalation[self._state.severity] if s.id == r.step)
+            record = self._state.escalations[r.step]
+            self._page_follow_up(f"{self._state.ticket.ticket_id}/escalation/{r.step}/ack{record.ack_timeouts + 1}",
+                                 f"{step.label}: acknowledged by {r.by.strip()}", list(step.roles), "acknowledge")
 
     def _check_hand_off(self, r: HandOff, now: datetime) -> None:
         lifecycle.check_handoff(self._policy, self._state, r)

@@ -12,15 +12,15 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from sla import event_time, lifecycle
     from sla.digest import LATE_AFTER_SECONDS, digests, superseded
     from sla.messages import (
-        Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, Delivery, DesignateCommander,
+        Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, Delivery, DeliveryRecord, DesignateCommander,
         EscalateToManagement, EventBatch, HandOff, JumpToStep, Notification, PostStatusUpdate, QueuedMessage, RecordRca,
-        RecordReview, Reopen, Resolve, Respond, SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent,
+        PendingDelivery, RecordReview, Reopen, Resolve, Respond, SeverityPlanChange, SnapshotRequest, StatusChange, TicketContinued, TicketEvent,
         TicketMessage, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
@@ -28,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from sla.ticket import ClockName, FiredObligation, TicketOpened, TicketState, TicketStatus
     from workflows import contract
     from workflows import search_attributes as sa
-from workflows.inbox import LIFECYCLE_PATCH, MESSAGES, TicketInbox
+from workflows.inbox import LIFECYCLE_PATCH, MESSAGES, OUTBOX_PATCH, TicketInbox
+from workflows.outbox import TicketOutbox
 
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=10)
 
@@ -42,20 +43,33 @@ DIGEST_PATCH = "overdue-digest-v1"
 TIER_PATCH = "support-tier-v1"
 # Before this patch, the stakeholder cadence reminded and escalated once per cycle, then went quiet.
 BEAT_PATCH = "status-beat-v1"
+# OUTBOX_PATCH (workflows/inbox.py): before it, the loop awaited each notification (10 activity
+# attempts, then lost) and each timeline write; now both run beside the loop (workflows/outbox.py).
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+FLUSH_RETRY = timedelta(minutes=1)  # a timeline write that failed is tried again this much later
+# With the outbox, the loop retries a failed write on its own clock (FLUSH_RETRY): one quick retry here.
+BACKGROUND_STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
-class TicketWorkflow(TicketInbox):
+class TicketWorkflow(TicketInbox, TicketOutbox):
     @workflow.init
     def __init__(self, start: TicketOpened | TicketContinued) -> None:
         # Handlers may run before run() starts: everything they touch exists from here.
         self._events: list[TicketEvent] = []
         self._announcements: list[Obligation] = []  # messages from updates (status updates, handoffs) waiting to be sent
+        self._deliveries: list[PendingDelivery] = []  # notifications still being delivered (workflows/outbox.py)
+        self._delivery_log: list[DeliveryRecord] = []  # delivery log lines the notifier could not write
+        self._in_flight: set[str] = set()  # keys of deliveries with an attempt running
+        self._flushing = False
+        self._flush_retry_at: datetime | None = None
+        self._wakes: dict[datetime, asyncio.Task] | None = None  # with the outbox: wake-up timers by instant, never cancelled
         if isinstance(start, TicketContinued):
             self._state, self._snapshot, self._runs = start.state, start.snapshot, start.runs
             self._events = list(start.pending_events)
             self._announcements = list(start.pending_announcements)
+            self._deliveries = list(start.pending_deliveries)
+            self._delivery_log = list(start.pending_delivery_log)
         else:
             self._state, self._snapshot, self._runs = TicketState.opened(start), None, 0
         self._changed = False
@@ -78,32 +92,52 @@ class TicketWorkflow(TicketInbox):
         self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or now, recorded_at=now,
                                         kind=kind, detail=detail))
 
-    async def _flush_events(self) -> bool:
-        """Write the queued timeline events; True when it awaited an activity to do so."""
-        if not self._events:
+    async def _flush_events(self, retry: RetryPolicy = STORE_RETRY) -> bool:
+        """Write the queued timeline events (and delivery log lines written late); True when it
+        awaited an activity to do so and it succeeded."""
+        if not self._events and not self._delivery_log:
             return False
         if not workflow.patched(STORE_PATCH):
             self._events.clear()
             return False
         batch, self._events = self._events, []
+        log = self._take_delivery_log()
         state = self._state
         try:
             await workflow.execute_activity(
                 contract.ACTIVITY_RECORD_EVENTS,
-                EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=batch),
+                EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=batch, deliveries=log),
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=STORE_RETRY,
+                retry_policy=retry,
                 summary=f"record {len(batch)} timeline event(s)",
             )
         except ActivityError as err:
             # The store is down: keep the events and try again at the next flush, but keep the clocks going.
-            self._events = batch + self._events
+            self._events, self._delivery_log = batch + self._events, log + self._delivery_log
             workflow.logger.error("timeline not recorded yet", extra={"events": len(batch), "error": str(err.cause)})
             return False  # not again before the next wake-up
         return True
 
+    def _start_flush(self) -> None:
+        """Write the timeline beside the loop: a slow or absent store delays no deadline."""
+        due = self._flush_retry_at is None or workflow.now() >= self._flush_retry_at
+        if self._flushing or not due or not (self._events or self._delivery_log):
+            return
+        self._flushing = True
+
+        async def flush() -> None:
+            try:
+                written = await self._flush_events(BACKGROUND_STORE_RETRY)
+                self._flush_retry_at = None if written else workflow.now() + FLUSH_RETRY
+            finally:
+                self._flushing = False
+                self._changed = True
+
+        asyncio.create_task(flush())
+
     @workflow.run
     async def run(self, start: TicketOpened | TicketContinued) -> TicketState:
+        outbox = workflow.patched(OUTBOX_PATCH)
         if self._snapshot is None:
             self._snapshot = await workflow.execute_activity(
                 contract.ACTIVITY_SNAPSHOT_POLICY,
@@ -112,6 +146,11 @@ class TicketWorkflow(TicketInbox):
                 start_to_close_timeout=timedelta(seconds=30),
                 summary="snapshot the SLA policy",
             )
+        if outbox:
+            self._wakes = {}
+            # Messages that came before the policy (queued while no worker ran) apply before
+            # anything is acted on: a response queued at 10:12 must prevent a breach due at 10:13.
+            await workflow.wait_condition(workflow.all_handlers_finished)
         while self._state.status is not TicketStatus.CLOSED:
             if self._state.status is TicketStatus.SOLVED and not workflow.patched(LIFECYCLE_PATCH):
                 break
@@ -129,24 +168,35 @@ class TicketWorkflow(TicketInbox):
             due = [ob for ob in upcoming if ob.due <= now]
             if due:
                 late = [ob for ob in due if (now - ob.due).total_seconds() > LATE_AFTER_SECONDS]
-                if len(late) > 1 and workflow.patched(DIGEST_PATCH):
+                # With the outbox, one late obligation goes through the digest too: acting on it can
+                # make the next ones due (a repeat, the next beat), and they belong in the same digest.
+                if (len(late) > 1 or (late and outbox)) and workflow.patched(DIGEST_PATCH):
                     await self._act_in_digest(late)
                     due = [ob for ob in due if ob not in late]
                 for ob in due:
                     await self._act(ob)
                 continue
-            if await self._flush_events():
+            if outbox:
+                self._start_due_deliveries()
+                self._start_flush()
+            elif await self._flush_events():
                 continue  # time has passed and messages may have arrived: plan again before waiting
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if outbox:
+                    await self._drain_deliveries(closing=False)
+                    await workflow.wait_condition(lambda: not self._flushing)
                 await self._flush_events()
                 workflow.continue_as_new(TicketContinued(
                     state=self._state.compacted(), snapshot=self._snapshot, runs=self._runs + 1, pending_events=self._events,
-                    pending_announcements=self._announcements,
+                    pending_announcements=self._announcements, pending_deliveries=self._deliveries, pending_delivery_log=self._delivery_log,
                 ))
             await self._wait(upcoming[0] if upcoming else None)
         self._publish([], workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if outbox:
+            await self._drain_deliveries(closing=True)
+            await workflow.wait_condition(lambda: not self._flushing)
         await self._flush_events()
         return self._state
 
@@ -157,18 +207,46 @@ class TicketWorkflow(TicketInbox):
 
     async def _wait(self, nxt: Obligation | None) -> None:
         # The timer runs from this task's time: a `now` from before an await would make it late.
+        wake, summary = (nxt.due, nxt.summary) if nxt else (None, None)
+        flush_retry = None if self._flushing else self._flush_retry_at
+        for at, why in ((self._next_delivery_at(), "retry a notification"), (flush_retry, "retry the timeline write")):
+            if at is not None and (wake is None or at < wake):
+                wake, summary = at, why
+        if wake is not None and wake <= workflow.now():
+            return  # already due: the loop acts on it now, with no zero-length timer
+        if self._wakes is not None:
+            await self._wait_without_cancelling(wake, summary)
+            return
         try:
             await workflow.wait_condition(
                 lambda: self._changed,
-                timeout=(nxt.due - workflow.now()) if nxt else None,
-                timeout_summary=nxt.summary if nxt else None,
+                timeout=(wake - workflow.now()) if wake else None,
+                timeout_summary=summary,
             )
         except asyncio.TimeoutError:
             pass
 
+    async def _wait_without_cancelling(self, wake: datetime | None, summary: str | None) -> None:
+        """Wait for a message, a finished delivery or `wake`, leaving timers to run out.
+
+        With deliveries finishing beside the loop, a timer cancelled because something else woke
+        the loop often races its own firing; the time-skipping test server then fails the task
+        ("invalid history builder state"). A timer that is never cancelled cannot race: at most
+        one runs per wake-up instant, and one that fires late just wakes the loop once more.
+        """
+        if wake is not None and wake not in self._wakes:
+            def woke(_task, at=wake) -> None:
+                self._wakes.pop(at, None)
+                self._changed = True
+
+            timer = asyncio.create_task(workflow.sleep(wake - workflow.now(), summary=summary))
+            timer.add_done_callback(woke)
+            self._wakes[wake] = timer
+        await workflow.wait_condition(lambda: self._changed)
+
     async def _act(self, ob: Obligation) -> None:
         roles = self._apply(ob)
-        delivered = await self._notify(ob, roles) if ob.kind is not ObligationKind.AUTO_CLOSE else True
+        delivered = await self._notify(ob, roles, fired_ids=[ob.id]) if ob.kind is not ObligationKind.AUTO_CLOSE else True
         self._record(ob, roles, delivered)
 
     async def _act_in_digest(self, late: list[Obligation]) -> None:
@@ -185,14 +263,16 @@ class TicketWorkflow(TicketInbox):
             roles_of |= {ob.id: self._apply(ob) for ob in more}
         quiet = superseded(late)
         sent = {ob.id: [] if ob.id in quiet else roles_of[ob.id] for ob in late}
-        delivered = True
+        delivered: bool | None = True
         for digest in digests(self._state.ticket.ticket_id, late, sent):
             first = digest.obligations[0]
             many = len(digest.obligations) > 1
             note = first.model_copy(update={"id": digest.key, "summary": digest.summary, "roles": digest.roles})
-            delivered &= await self._notify(note, digest.roles, kind="digest" if many else None)
+            outcome = await self._notify(note, digest.roles, kind="digest" if many else None, fired_ids=[o.id for o in digest.obligations])
+            delivered = None if outcome is None else (delivered and outcome)
         for ob in late:
-            self._record(ob, sent[ob.id], delivered, digest=True, superseded=ob.id in quiet)
+            # With the outbox, each obligation's delivery is settled when its digests are.
+            self._record(ob, sent[ob.id], delivered if (delivered is not None or sent[ob.id]) else True, digest=True, superseded=ob.id in quiet)
 
     def _apply(self, ob: Obligation) -> list[str]:
         """The state change an obligation makes when it falls due; returns the roles it notifies."""
@@ -204,6 +284,7 @@ class TicketWorkflow(TicketInbox):
         if ob.kind is ObligationKind.AUTO_SOLVE:
             lifecycle.apply_resolve(self._policy, state, ob.due)
             self._open_post_incident(ob.due)
+            self._resolve_pages()
         if ob.kind is ObligationKind.ESCALATION and "/escalation/" in ob.id:
             step, firing = ob.id.split("/escalation/")[1].split("/")[:2]
             if firing.startswith("ack_timeout"):
@@ -213,7 +294,7 @@ class TicketWorkflow(TicketInbox):
             state.clocks[ob.clock].breached_at = ob.due
         return ob.roles if ob.roles is not None else self._policy.notifications.get(ob.kind.value, [])
 
-    def _record(self, ob: Obligation, roles: list[str], delivered: bool, digest: bool = False, superseded: bool = False) -> None:
+    def _record(self, ob: Obligation, roles: list[str], delivered: bool | None, digest: bool = False, superseded: bool = False) -> None:
         self._state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(),
                                                  delivered=delivered, roles=roles))
         extra = {"digest": True} if digest else {}
@@ -223,16 +304,23 @@ class TicketWorkflow(TicketInbox):
                     summary=ob.summary, delivered=delivered, notified=",".join(roles) or None, **extra)
         workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat(), "digest": digest})
 
-    async def _notify(self, ob: Obligation, roles: list[str], kind: str | None = None) -> bool:
+    async def _notify(self, ob: Obligation, roles: list[str], kind: str | None = None, fired_ids: list[str] = ()) -> bool | None:
+        """Send a notification: with the outbox, queue it and return None (settled later, per role);
+        before it, await the activity and return whether it went out."""
         state = self._state
+        note = Notification(
+            idempotency_key=self._delivery_key(ob.id), ticket_id=state.ticket.ticket_id, customer=state.ticket.customer,
+            severity=state.severity, kind=kind or ob.kind.value, clock=ob.clock, due=ob.due, summary=ob.summary, roles=roles,
+        )
+        if workflow.patched(OUTBOX_PATCH):
+            if not roles:
+                return True
+            self._enqueue(note, list(fired_ids))
+            return None
         try:
             await workflow.execute_activity(
                 contract.ACTIVITY_NOTIFY,
-                Notification(
-                    idempotency_key=self._delivery_key(ob.id), ticket_id=state.ticket.ticket_id, customer=state.ticket.customer,
-                    severity=state.severity, kind=kind or ob.kind.value, clock=ob.clock, due=ob.due, summary=ob.summary,
-                    roles=roles,
-                ),
+                note,
                 result_type=Delivery,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=NOTIFY_RETRY,
@@ -328,8 +416,14 @@ class TicketWorkflow(TicketInbox):
     async def _receive(self, name: str, request: TicketMessage) -> TicketState:
         """Apply a message at the instant it happened, once per event id; withdraw what it overtook."""
         rule = MESSAGES[name]
-        if rule.needs_policy:
+        if rule.needs_policy and self._snapshot is None:
             await self._snapshot_ready()
+            if event_time.is_duplicate(self._state, request):
+                return self._state
+            try:  # other messages may have applied meanwhile: the order rule and the message's own, again
+                self._validate(name, request)
+            except ValueError as err:
+                raise ApplicationError(event_time.refusal(err), type="MessageRefused", non_retryable=True) from None
         if event_time.is_duplicate(self._state, request):
             return self._state
         now = workflow.now()

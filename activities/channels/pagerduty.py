@@ -26,8 +26,21 @@ def event(message: OutboundMessage, routing_key: str, action: Literal["trigger",
 
 
 def dedup_key(message: OutboundMessage) -> str:
-    """Per ticket and step: the obligation id (ticket id, clock, cycle, step)."""
-    return message.obligation_id
+    """One incident per ticket and escalation step (or per ticket, clock and cycle): the
+    obligation id without its last part, so a step's repeats re-alert the same incident
+    (`T-1/escalation/engineering/3` -> `T-1/escalation/engineering`), and its acknowledgement
+    (`.../engineering/ack`) and resolution (`.../engineering/resolve1`) reach it."""
+    return incident_of(message.obligation_id)
+
+
+def incident_of(obligation_id: str) -> str:
+    return obligation_id.rsplit("/", 1)[0]
+
+
+def is_follow_up(obligation_id: str) -> bool:
+    """An acknowledge or resolve sent to an incident, not a trigger that opened one."""
+    last = obligation_id.rsplit("/", 1)[-1]
+    return (last.startswith("ack") and last[3:].isdigit()) or (last.startswith("resolve") and last[7:].isdigit())
 
 
 async def send(service: str, message: OutboundMessage, routing_key: str | None, *, events_url: str,

@@ -105,7 +105,7 @@ async def test_a_primary_down_from_1h55_to_2h12_gets_its_fallback_at_2h05_and_th
     reached_l1 = log.reached(breach, "support_l1")
     # The fallback at the end of fallback_after (5 minutes after the first attempt), the primary once it recovered.
     assert [status for _, status in reached_l1] == ["delivered_by_fallback", "delivered"]
-    assert timedelta(0) <= reached_l1[0][0] - manager[0] - timedelta(minutes=5) < timedelta(seconds=1)
+    assert abs(reached_l1[0][0] - manager[0] - timedelta(minutes=5)) < timedelta(seconds=1)
     assert ids(healthy, "/support_l1-fallback").count(breach) == 1
     # The primary gets it once it recovers (the next attempt after 2h12), exactly once.
     assert ids(primary, "/support_l1", recovered_from).count(breach) == 1
@@ -147,7 +147,7 @@ async def test_a_410_goes_to_the_fallback_at_once_and_24h_of_503_is_given_up_and
     breach = f"{tid}/first_response/1/breach"
     attempts = log.of(breach)
     # Given up give_up_after (24h) after the first attempt (2h00, when the breach fell due).
-    assert timedelta(0) <= attempts[-1][1] - attempts[0][1] - timedelta(hours=24) < timedelta(seconds=1)
+    assert abs(attempts[-1][1] - attempts[0][1] - timedelta(hours=24)) < timedelta(seconds=1)
     assert attempts[0][1] < t0 + timedelta(hours=2, seconds=1)
     assert 200 < len(attempts) < 400
     fired = next(f for f in view.state.fired if f.id == breach)

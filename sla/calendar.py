@@ -157,6 +157,13 @@ class BusinessCalendar(BaseModel):
             found = self._days[day] = tuple((self._at(day, s), self._at(day, e)) for s, e in ranges)
         return found
 
+    def close_of(self, day: date) -> datetime | None:
+        """When the business day `day` (in the calendar's zone) ends; None if it is not one."""
+        if self.always_open:
+            return self._at(day, 24 * 60)
+        ranges = self._open_on(day)
+        return ranges[-1][1] if ranges else None
+
     def open_intervals(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals from `start` on, in order, as UTC instants, the first clipped to start."""
         start = start.astimezone(UTC)

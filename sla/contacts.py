@@ -6,6 +6,9 @@ address or secret ever enters a workflow's history.
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 import tomllib
 from datetime import date
 from enum import StrEnum
@@ -77,11 +80,49 @@ def contacts_for(contacts: Contacts, role: str, customer: str) -> tuple[list[Con
     return [c for c in matching if not c.fallback], [c for c in matching if c.fallback]
 
 
-def check_contacts(policy: Policy, contacts: Contacts, source: str, today: date) -> tuple[list[str], list[str]]:
-    """(errors, warnings) of a contacts file against a policy, as lines naming file and entry."""
+NEEDS_SECRET = {"webhook": "a Standard Webhooks signing secret", "slack": "the incoming-webhook URL", "pagerduty": "the Events API routing key"}
+
+
+def undeliverable(contact: Contact, allow_private: bool) -> str | None:
+    """Why a contact can never be delivered, told from the file alone (no DNS: the send-time guard
+    also resolves names); None when nothing is wrong. Mirrors activities/channels/url_guard.py."""
+    channel = contact.channel.value
+    if channel in NEEDS_SECRET and not contact.secret_env:
+        return f"a {channel} contact needs secret_env, naming the variable that holds {NEEDS_SECRET[channel]}"
+    if contact.channel is Channel.WEBHOOK:
+        return url_refusal(contact.address, allow_private)
+    return None
+
+
+def url_refusal(url: str, allow_private: bool) -> str | None:
+    """The send-time guard's reason for refusing `url`, where the URL itself shows it."""
+    parts = urlsplit(url)
+    allowed = {"https", "http"} if allow_private else {"https"}
+    if parts.scheme not in allowed:
+        return f"URL scheme {parts.scheme or '(none)'!r} refused: use {' or '.join(sorted(allowed))}"
+    if not parts.hostname:
+        return "URL has no host"
+    if allow_private:
+        return None
+    host = parts.hostname
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = ipaddress.ip_address("127.0.0.1") if host == "localhost" or host.endswith(".localhost") else None
+    if address is not None and not address.is_global:
+        return f"{host} is a private/loopback/link-local address: refused (ESCALATOR_ALLOW_PRIVATE_URLS=true allows it)"
+    return None
+
+
+def check_contacts(policy: Policy, contacts: Contacts, source: str, today: date, allow_private: bool = False) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a contacts file against a policy, as lines naming file and entry;
+    `allow_private` as the worker's ESCALATOR_ALLOW_PRIVATE_URLS."""
     errors, warnings = [], []
     for i, c in enumerate(contacts.contacts):
         where = f"{source}: contacts.{i} ({c.role}, {c.channel.value})"
+        why = undeliverable(c, allow_private)
+        if why:
+            errors.append(f"{where}: can never be delivered: {why}")
         role = policy.roles.get(c.role)
         if role is None:
             errors.append(f"{where}: role {c.role!r} is not in the policy (have {', '.join(sorted(policy.roles))})")

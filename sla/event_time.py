@@ -17,11 +17,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
 from sla.messages import TicketMessage
 from sla.planner import plan
 from sla.policy import Policy
+from sla.refusals import reason
 from sla.ticket import FiredObligation, TicketState
 
 MAX_AHEAD = timedelta(minutes=2)
@@ -119,12 +118,7 @@ def correction(kind: str, what: str, at: datetime, now: datetime, zone: ZoneInfo
             f"reported {reported:%H:%M:%S}" + ("" if same_day else f" on {reported:%Y-%m-%d}"))
 
 
-def refusal(err: ValueError) -> str:
-    """A refusal in one line naming the field (a pydantic error's first, or the message itself)."""
-    if isinstance(err, ValidationError):
-        first = err.errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc']) or 'input'}: {first['msg']}"
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+refusal = reason  # a refused message's reason, in one line (sla/refusals.py)
 
 
 def _iso(t: datetime) -> str:

@@ -7,7 +7,7 @@ that changes the state. `now` is always an argument: nothing here reads a clock.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
@@ -37,6 +37,8 @@ def _refuse_finished(state: TicketState, action: str) -> None:
 def _who(by: str, field: str = "by") -> str:
     if not by.strip():
         raise ValueError(f"{field}: must name who does it")
+    if field == "by" and by.strip().lower() == "root":
+        raise ValueError(f"{field}: name the person who does it, not root")
     return by.strip()
 
 
@@ -460,9 +462,12 @@ def _refuse_closed(state: TicketState, action: str) -> None:
         raise ClosedTicket(f"cannot {action}: ticket {state.ticket.ticket_id} is closed")
 
 
-def check_review(state: TicketState, request: RecordReview) -> None:
+def check_review(state: TicketState, request: RecordReview, now: datetime | None = None) -> None:
     _who(request.by)
     _refuse_closed(state, "record a review")
+    # "Today" somewhere on Earth: up to 14 hours ahead of UTC.
+    if now is not None and request.held_on > (now + timedelta(hours=14)).date():
+        raise ValueError(f"held_on: {request.held_on.isoformat()} is in the future: record the review once it took place")
     if not _item(state, "review").open:
         raise ValueError("the post-incident review is already recorded")
     if any(not a.strip() for a in request.attendees):
@@ -487,20 +492,31 @@ def apply_rca(state: TicketState, request: RecordRca, now: datetime) -> None:
     item.done_at, item.done_by, item.detail = now, request.by.strip(), {"link": request.link}
 
 
-def check_add_action(state: TicketState, request: AddAction, now: datetime) -> None:
+def action_due(policy: Policy, request: AddAction) -> datetime:
+    """The action's deadline: its instant, or the end of its business day on the policy's calendar."""
+    if request.due is not None:
+        return request.due
+    end = policy.calendar(None).close_of(request.due_on)
+    if end is None:
+        raise ValueError(f"due: {request.due_on.isoformat()} is not a business day of the policy's calendar")
+    return end
+
+
+def check_add_action(policy: Policy, state: TicketState, request: AddAction, now: datetime) -> None:
     _who(request.by)
     _who(request.owner, "owner")
     _refuse_closed(state, "add a corrective action")
     if not state.post_incident:
         raise ValueError("corrective actions follow a resolved incident: this ticket has no post-incident obligations")
-    if request.due <= now:
-        raise ValueError(f"due: {request.due.isoformat()} is not in the future")
+    due = action_due(policy, request)
+    if due <= now:
+        raise ValueError(f"due: {due.isoformat()} is not in the future")
 
 
-def apply_add_action(state: TicketState, request: AddAction, now: datetime) -> PostIncidentItem:
+def apply_add_action(policy: Policy, state: TicketState, request: AddAction, now: datetime) -> PostIncidentItem:
     number = 1 + sum(1 for i in state.post_incident if i.kind == "action")
     item = PostIncidentItem(id=f"action-{number}", kind="action", title=request.title.strip(), owner=request.owner.strip(),
-                            due=request.due, added_at=now)
+                            due=action_due(policy, request), added_at=now)
     state.post_incident.append(item)
     return item
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
@@ -139,12 +139,22 @@ class RecordRca(TicketMessage):
 
 
 class AddAction(TicketMessage):
-    """A corrective action with an owner and a deadline, tracked like the review and the RCA."""
+    """A corrective action with an owner and a deadline, tracked like the review and the RCA.
+
+    The deadline is an instant (`due`), or a day (`due_on`): the end of that business day in the
+    policy's calendar."""
 
     by: str = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=300)
     owner: str = Field(min_length=1, max_length=200)
-    due: AwareDatetime
+    due: AwareDatetime | None = None
+    due_on: date | None = Field(default=None, description="A business day: the action is due when it ends.")
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> "AddAction":
+        if (self.due is None) == (self.due_on is None):
+            raise ValueError("due: give either an instant (due) or a business day (due_on)")
+        return self
 
 
 class CompleteObligation(TicketMessage):

@@ -75,6 +75,8 @@ class LifecycleRules(_Strict):
     follow_ups_before_solve: int = Field(default=3, ge=0, le=20)
     auto_solve_after: Duration = Field(default=Duration.parse("7 days"), description="Solved this long after entering Waiting on Customer, at the latest.")
     close_after_solved: Duration = Field(default=Duration.parse("3 days"), description="A Solved ticket closes this long after solving unless the customer writes.")
+    max_backdate: Duration = Field(default=Duration.parse("90 days"),
+                                   description="A ticket's opened_at may lie at most this far in the past (older: refused).")
     continue_as_new_after_events: int = Field(
         default=2000, ge=100, le=40000,
         description="The ticket's workflow starts a fresh history (carrying its state) past this many events.",
@@ -82,7 +84,7 @@ class LifecycleRules(_Strict):
 
     @model_validator(mode="after")
     def _wall_clock(self) -> "LifecycleRules":
-        for name in ("follow_up_every", "auto_solve_after", "close_after_solved"):
+        for name in ("follow_up_every", "auto_solve_after", "close_after_solved", "max_backdate"):
             if getattr(self, name).business:
                 raise ValueError(f"{name}: give a wall-clock duration such as '48h' or '3 days'")
         return self

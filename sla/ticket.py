@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from sla.severity import Severity
 
@@ -58,6 +58,19 @@ class TicketOpened(BaseModel):
     plan: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     follows: str | None = Field(default=None, pattern=ID_PATTERN, description="The closed ticket this one follows up.")
+
+    @field_validator("title")
+    @classmethod
+    def _says_something(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say something (it is blank)")
+        return value
+
+    @model_validator(mode="after")
+    def _follows_another(self) -> "TicketOpened":
+        if self.follows is not None and self.follows == self.ticket_id:
+            raise ValueError("follows: a ticket cannot follow itself")
+        return self
 
 
 class Pause(BaseModel):

@@ -21,11 +21,13 @@ from sla.messages import (
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketState
 from sla.event_time import MAX_AHEAD
-from starter.client import DEFAULT_WAIT, NoWorker, TicketClient, TicketError
+from sla import intake
+from sla.refusals import reason
+from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, NoWorker, TicketClient, TicketError
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.stale_view import stale_view
-from starter.policy_commands import CommandError, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
+from starter.policy_commands import CommandError, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 
 
 class UsageError(Exception):
@@ -47,6 +49,12 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset: add one, e.g. +01:00 or Z")
     return value
+
+
+def _instant_or_day(text: str) -> datetime | date:
+    if "T" not in text and " " not in text.strip():
+        return _day(text)
+    return _instant(text)
 
 
 def _day(text: str) -> date:
@@ -105,9 +113,18 @@ def _env_seconds(name: str, default: float) -> float:
         raise SystemExit(f"escalator: error: {name}: {exc}") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as the one line every other error is: `escalator: error: ...`."""
+
+    def error(self, message: str):  # noqa: D401 (argparse's name)
+        command = self.prog.removeprefix("escalator").strip()
+        where = f" (escalator {command} --help)" if command else " (escalator --help)"
+        self.exit(2, f"escalator: error: {message}{where}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="escalator", description="Durable SLA clocks and escalation for support tickets.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="escalator", description="Durable SLA clocks and escalation for support tickets.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = _connection_options()
     change = _message_options(common)
 
@@ -121,22 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="ticket category, e.g. technical_incident, billing_dispute, general_inquiry")
     p.add_argument("--opened-at", type=_instant, help="when the ticket was opened (ISO 8601 with offset; default now)")
     p.add_argument("--follows", metavar="TICKET", help="the closed ticket this one follows up")
+    p.add_argument("--policy", default=os.environ.get("ESCALATOR_POLICY"),
+                   help="the policy the worker runs, to check --plan, --category and --opened-at against (env ESCALATOR_POLICY; default the bundled one)")
 
     p = sub.add_parser("ack", parents=[change], help="acknowledge a ticket (an agent takes it), or with --page an escalation step's page")
     p.add_argument("ticket_id", metavar="TICKET")
-    p.add_argument("--by", required=True, help="who takes the ticket or the page")
+    p.add_argument("--by", default=None, help="who takes the ticket or the page")
     p.add_argument("--page", metavar="STEP", help="acknowledge the page of this escalation step (e.g. engineering) instead of the ticket")
     p.add_argument("--note")
 
     p = sub.add_parser("commander", parents=[change], help="designate the incident commander")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("status-update", parents=[change], help="post a stakeholder status update (the Sev-1 cadence)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--text", required=True)
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("escalate", parents=[change], help="escalate: to a higher tier (--to), to management (--management) or a matrix step now (--step)")
     p.add_argument("ticket_id", metavar="TICKET")
@@ -146,46 +165,47 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--step", metavar="STEP", help="fire this escalation step of the matrix now (e.g. engineering); needs --reason")
     p.add_argument("--note", help="the handoff note for the receiving tier (with --to)")
     p.add_argument("--reason", help="why (with --management or --step)")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("deescalate", parents=[change], help="hand the ticket back to a lower tier, with a note")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--to", required=True, metavar="TIER", help="the lower tier (e.g. l1)")
     p.add_argument("--note", required=True, help="the handoff note for the receiving tier")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("pir", parents=[change], help="record the post-incident review (date and attendees)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--held-on", required=True, type=_day, help="the day the review took place (YYYY-MM-DD)")
     p.add_argument("--attendees", required=True, type=_names, help="who attended, separated by commas")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("rca", parents=[change], help="record the root-cause analysis document (its link)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--link", required=True, help="http(s) URL of the RCA document")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("action", parents=[change], help="add a corrective action with an owner and a deadline (tracked like the review)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--title", required=True, help="what is to be done")
     p.add_argument("--owner", required=True, help="who owns it")
-    p.add_argument("--due", required=True, type=_instant, help="deadline, ISO 8601 with offset (e.g. 2026-12-04T17:00:00+01:00)")
-    p.add_argument("--by", required=True)
+    p.add_argument("--due", required=True, type=_instant_or_day,
+                   help="deadline: ISO 8601 with offset (e.g. 2026-12-04T17:00:00+01:00), or a day (2026-12-04): the end of that business day")
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("done", parents=[change], help="mark a corrective action done (e.g. action-1)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("item", metavar="ITEM", help="the action's id, as `show` lists it")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("waive", parents=[change], help="waive a post-incident obligation (review, rca or an action) with a reason")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("item", metavar="ITEM", help="review, rca, or an action id such as action-1")
     p.add_argument("--reason", required=True)
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
 
     p = sub.add_parser("respond", parents=[change], help="record a message from support to the customer (meets response clocks)")
     p.add_argument("ticket_id", metavar="TICKET")
-    p.add_argument("--by", required=True, help="who answered")
+    p.add_argument("--by", default=None, help="who answered")
     p.add_argument("--message-id", help="your id of the message")
 
     p = sub.add_parser("message", parents=[change], help="record a message from the customer (resumes a wait, reopens a Solved ticket)")
@@ -195,24 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[change], help="set status: pending, waiting_on_customer or waiting_on_third_party")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("status", choices=["pending", "waiting_on_customer", "waiting_on_third_party"])
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
     p.add_argument("--reason")
 
     for name, status, what in (("wait-customer", "waiting_on_customer", "the customer"), ("wait-third-party", "waiting_on_third_party", "a third party")):
         p = sub.add_parser(name, parents=[change], help=f"set status {status}: waiting on {what} (pauses the clocks the policy names)")
         p.add_argument("ticket_id", metavar="TICKET")
-        p.add_argument("--by", required=True)
+        p.add_argument("--by", default=None, help="who does it")
         p.add_argument("--reason")
         p.set_defaults(status=status)
 
     p = sub.add_parser("resolve", parents=[change], help="resolve a ticket: Solved, its clocks stop; it closes 3 days later")
     p.add_argument("ticket_id", metavar="TICKET")
-    p.add_argument("--by", required=True, help="who resolves it")
+    p.add_argument("--by", default=None, help="who resolves it")
     p.add_argument("--resolution", help="what fixed it")
 
     p = sub.add_parser("reopen", parents=[change], help="reopen a Solved ticket")
     p.add_argument("ticket_id", metavar="TICKET")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
     p.add_argument("--reason", required=True)
 
     p = sub.add_parser("csat", parents=[change], help="record the customer's satisfaction after Solved: 1-5, good or bad")
@@ -224,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("severity", nargs="?", type=_severity, help="the new severity (sev1..sev4 or an alias)")
     p.add_argument("--plan", help="the new customer plan")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", default=None, help="who does it")
     p.add_argument("--reason")
 
     store_options = argparse.ArgumentParser(add_help=False)
@@ -241,14 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ticket_id", metavar="TICKET")
 
     p = sub.add_parser("db", help="ticket store commands")
-    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
     db_sub.add_parser("upgrade", parents=[store_options], help="migrate the ticket store to the newest schema (creates it when empty)")
 
     p = sub.add_parser("plan", help="dry run: the whole timeline of a hypothetical ticket (no Temporal needed)")
     add_plan_arguments(p, _instant)
 
     p = sub.add_parser("policy", help="policy file commands")
-    policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    policy_sub = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
     add_policy_check_arguments(policy_sub.add_parser("check", help="validate a policy file (and a contacts file)"))
 
     p = sub.add_parser("dev", help="run the embedded default: Temporal dev server + UI + a worker")
@@ -373,7 +393,19 @@ class _Planned:
         return lambda ticket_id, request: (method, ticket_id, request)
 
 
+def _who(args: argparse.Namespace) -> None:
+    """--by: required, except on a terminal, where ESCALATOR_BY may name you; never `root`."""
+    if getattr(args, "by", "-") is None:
+        mine = os.environ.get("ESCALATOR_BY", "").strip()
+        if not (mine and sys.stdin.isatty()):
+            raise UsageError("--by: say who does it (required; on a terminal, ESCALATOR_BY may name you)")
+        args.by = mine
+    if isinstance(getattr(args, "by", None), str) and args.by.strip().lower() == "root":
+        raise UsageError("--by: name the person who does it, not root")
+
+
 async def _run(args: argparse.Namespace) -> Any:
+    _who(args)
     if args.command in _UPDATES:
         try:
             method, ticket_id, request = _UPDATES[args.command](_Planned(), args)
@@ -381,12 +413,16 @@ async def _run(args: argparse.Namespace) -> Any:
             raise UsageError(_validation_line(exc)) from None
         if args.at is not None and args.at > datetime.now(UTC) + MAX_AHEAD:  # refused before anything is sent or queued
             raise UsageError(f"--at: {args.at.isoformat()} is more than 2 minutes in the future")
+        if args.command == "pir" and args.held_on > (datetime.now(UTC) + timedelta(hours=14)).date():
+            raise UsageError(f"--held-on: {args.held_on.isoformat()} is in the future: record the review once it took place")
     elif args.command not in ("open", "show"):
         raise UsageError(f"unknown command {args.command}")
     if args.command == "open":
+        if args.ticket_id is not None and not args.ticket_id.strip():
+            raise UsageError("--id: must not be empty (leave it out for a new id)")
         try:
             ticket = TicketOpened(
-                ticket_id=args.ticket_id or f"T-{uuid.uuid4().hex[:10]}", customer=args.customer, title=args.title,
+                ticket_id=args.ticket_id if args.ticket_id is not None else f"T-{uuid.uuid4().hex[:10]}", customer=args.customer, title=args.title,
                 severity=args.severity, channel=args.channel, plan=args.plan, category=args.category,
                 opened_at=args.opened_at or datetime.now(UTC), follows=args.follows,
             )
@@ -394,9 +430,15 @@ async def _run(args: argparse.Namespace) -> Any:
             raise UsageError(_validation_line(exc)) from None
         if ticket.opened_at > datetime.now(UTC) + MAX_AHEAD:
             raise UsageError(f"--opened-at: {ticket.opened_at.isoformat()} is in the future (no message could apply to the ticket until then)")
+        try:
+            policy, _, _ = read_policy(args.policy)
+            intake.check_opened(policy, ticket, datetime.now(UTC))
+        except (CommandError, ValueError) as exc:
+            raise UsageError(str(exc).replace("opened_at:", "--opened-at:", 1).replace("plan:", "--plan:", 1).replace("category:", "--category:", 1)) from None
     client = await TicketClient.connect(args.address, args.namespace, ui_url=args.ui_url)
     if args.command == "open":
-        opened = await client.open(ticket)
+        given = tuple(f for f, arg in (("channel", "channel"), ("opened_at", "opened_at")) if getattr(args, arg) not in (None, "cli"))
+        opened = await client.open(ticket, compare=COMPARED_ON_REOPEN + given)
         doc = {"ticket_id": opened.ticket_id, "run_id": opened.run_id, "created": opened.created, "ui_url": opened.ui_url}
         verb = "opened" if opened.created else "already open"
         return doc, f"{verb}: {opened.ticket_id}\n  ui: {opened.ui_url}\n  next: escalator show {opened.ticket_id}"
@@ -414,7 +456,11 @@ async def _run(args: argparse.Namespace) -> Any:
         doc = {"queued": True, "ticket_id": ticket_id, "update": method, "event_id": sent.request.event_id,
                "occurred_at": at.isoformat(), "reason": sent.why}
         return doc, f"queued: {sent.why}; it applies at {_iso(at)} when one starts (event {sent.request.event_id})"
-    return {**sent.state.model_dump(mode="json"), "queued": False}, render_state(sent.state)
+    text = render_state(sent.state)
+    if args.command == "action" and not isinstance(args.due, datetime):
+        item = [i for i in sent.state.post_incident if i.kind == "action"][-1]
+        text += f"\n  {item.id} is due at the end of business day {args.due.isoformat()}: {_iso(item.due)}"
+    return {**sent.state.model_dump(mode="json"), "queued": False}, text
 
 
 def _escalate(client: TicketClient, a: argparse.Namespace):
@@ -443,7 +489,8 @@ _UPDATES = {
     "deescalate": lambda c, a: c.hand_off(a.ticket_id, HandOff(to=a.to, note=a.note, by=a.by, direction="down")),
     "pir": lambda c, a: c.record_review(a.ticket_id, RecordReview(held_on=a.held_on, attendees=a.attendees, by=a.by)),
     "rca": lambda c, a: c.record_rca(a.ticket_id, RecordRca(link=a.link, by=a.by)),
-    "action": lambda c, a: c.add_action(a.ticket_id, AddAction(title=a.title, owner=a.owner, due=a.due, by=a.by)),
+    "action": lambda c, a: c.add_action(a.ticket_id, AddAction(
+        title=a.title, owner=a.owner, by=a.by, **({"due": a.due} if isinstance(a.due, datetime) else {"due_on": a.due}))),
     "done": lambda c, a: c.complete_obligation(a.ticket_id, CompleteObligation(item=a.item, by=a.by)),
     "waive": lambda c, a: c.complete_obligation(a.ticket_id, CompleteObligation(item=a.item, by=a.by, waive_reason=a.reason)),
     "respond": lambda c, a: c.respond(a.ticket_id, Respond(by=a.by, message_id=a.message_id)),
@@ -459,9 +506,7 @@ _UPDATES = {
 
 
 def _validation_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "input"
-    return f"{field}: {err['msg']}"
+    return reason(exc)
 
 
 def main(argv: list[str] | None = None) -> int:

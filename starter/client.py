@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +29,7 @@ from sla.messages import (
     QueuedMessage, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
 )
 from sla.event_time import MAX_AHEAD
+from sla.refusals import explain
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
 from workflows.ticket import TicketWorkflow
@@ -66,6 +69,10 @@ class Sent:
         return self.state is None
 
 
+COMPARED_ON_REOPEN = ("customer", "title", "severity", "plan", "category", "follows")
+"""Opening a running id again must not carry other values of these (channel and opened_at too, when given)."""
+
+
 class TicketClient:
     """Opens tickets (idempotently, by ticket id) and sends them updates and queries."""
 
@@ -78,26 +85,32 @@ class TicketClient:
     async def connect(cls, address: str, namespace: str = "default", **kwargs) -> "TicketClient":
         try:
             client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
-        except RuntimeError as exc:
+        except Exception as exc:  # the SDK raises RuntimeError, ValueError or its own for a bad or unreachable address
             reason = "connection refused" if "refused" in str(exc).lower() else _first_line(exc)[:160]
-            raise TicketError(f"cannot reach Temporal at {address}: {reason} (is `make dev` running?)") from None
+            raise TicketError(f"cannot reach Temporal at {address}: {reason} (is `make dev` running? is it host:port?)") from None
         return cls(client, **kwargs)
 
     def link(self, ticket_id: str) -> str:
         return f"{self.ui_url}/namespaces/{quote(self.client.namespace)}/workflows/{quote(ticket_id, safe='')}"
 
-    async def open(self, ticket: TicketOpened) -> Opened:
+    async def open(self, ticket: TicketOpened, compare: tuple[str, ...] = COMPARED_ON_REOPEN) -> Opened:
         """Start the ticket's workflow; a ticket already running is returned as it is, not started twice.
 
-        Raises TicketError for an `opened_at` more than 2 minutes ahead of this machine's clock:
-        no message could be applied to such a ticket until then (docs/api.md, "Event time")."""
+        Raises TicketError, before anything is started, for an `opened_at` more than 2 minutes
+        ahead of this machine's clock and for `follows` naming no ticket, or one still open; and
+        when the id is running with other values of the `compare` fields (named in the message).
+        An id whose start failed (bad input) may be opened again; a closed one may not.
+        """
         if ticket.opened_at > datetime.now(UTC) + MAX_AHEAD:
             raise TicketError(f"opened_at: {ticket.opened_at.isoformat()} is in the future (more than 2 minutes ahead of now)")
+        if ticket.follows is not None:
+            await self._check_follows(ticket.follows)
         try:
             handle = await self.client.start_workflow(
                 TicketWorkflow.run, ticket, id=ticket.ticket_id, task_queue=self.task_queue,
-                # A closed ticket stays closed: a new message needs a follow-up ticket.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # A closed ticket stays closed (a new message needs a follow-up ticket); one whose
+                # start was refused for bad input may be opened again with good input.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                 static_summary=f"{ticket.customer} · {ticket.severity.label} · {ticket.title}",
             )
             return Opened(ticket.ticket_id, handle.result_run_id, True, self.link(ticket.ticket_id))
@@ -108,7 +121,30 @@ class TicketClient:
         run_id, status = await self._execution(ticket.ticket_id)
         if status != WorkflowExecutionStatus.RUNNING:
             raise TicketError(f"ticket {ticket.ticket_id} exists and is {status.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
+        started = await self._started_with(ticket.ticket_id)
+        given = ticket.model_dump(mode="json")
+        differ = [f for f in compare if started.get(f) != given.get(f)]
+        if differ:
+            raise TicketError(f"ticket {ticket.ticket_id} is already open with other values: "
+                              + "; ".join(f"{f} is {started.get(f)!r}, not {given.get(f)!r}" for f in differ))
         return Opened(ticket.ticket_id, run_id, False, self.link(ticket.ticket_id))
+
+    async def _started_with(self, ticket_id: str) -> dict:
+        """The start input of a ticket's current run, as JSON (its first history event)."""
+        async for event in self._handle(ticket_id).fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            return json.loads(payloads[0].data) if payloads else {}
+        return {}
+
+    async def _check_follows(self, follows: str) -> None:
+        try:
+            _, status = await self._execution(follows)
+        except TicketError:
+            raise TicketError(f"follows: no ticket {follows}") from None
+        if status == WorkflowExecutionStatus.RUNNING:
+            raise TicketError(f"follows: ticket {follows} is still open: write to it instead of opening a follow-up")
+        if status == WorkflowExecutionStatus.FAILED:
+            raise TicketError(f"follows: ticket {follows} was never opened (its start was refused)")
 
     def _handle(self, ticket_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle_for(TicketWorkflow.run, ticket_id)
@@ -274,8 +310,12 @@ def update_failure_reason(exc: WorkflowUpdateFailedError) -> str:
         return str(failure)
     lines = failure.message.splitlines()
     if failure.type == "ValidationError" and len(lines) >= 3:
-        return f"{lines[1].strip()}: {lines[2].strip().split(' [type=')[0]}"
-    return failure.message
+        # pydantic's text, as the SDK carried it: "<n> validation error(s) for M / field / msg [type=kind, ...]"
+        msg, _, rest = lines[2].strip().partition(" [type=")
+        pattern = re.search(r"pattern '(.*)'$", msg)
+        return explain({"loc": (lines[1].strip(),), "type": rest.split(",")[0], "msg": msg,
+                        "ctx": {"pattern": pattern.group(1)} if pattern else {}})
+    return failure.message.removeprefix("ValueError: ")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -283,6 +323,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _rpc_error(exc: RPCError, ticket_id: str) -> TicketError:
+    if exc.status == RPCStatusCode.NOT_FOUND and "namespace" in str(exc).lower():
+        return TicketError(f"Temporal says: {_first_line(exc)} (--namespace or TEMPORAL_NAMESPACE names it)")
     if exc.status == RPCStatusCode.NOT_FOUND:
         return TicketError(f"no ticket {ticket_id}")
     if exc.status == RPCStatusCode.UNAVAILABLE:

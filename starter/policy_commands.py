@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,8 @@ def read_policy(path: str | None) -> tuple[Policy, str, str]:
         text = Path(source).read_text(encoding="utf-8")
     except OSError as exc:
         raise CommandError(f"cannot read policy file {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"policy file {source} is not a text file (TOML in UTF-8)") from None
     try:
         return parse_policy(text, source), source, digest(text)
     except PolicyError as exc:
@@ -137,6 +140,35 @@ def add_policy_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contacts", help="contacts TOML file to check against the policy")
     p.add_argument("--today", type=date.fromisoformat, help="date to measure contact reviews against (default today)")
     p.add_argument("--json", action="store_true", help="print one JSON document: {ok, errors, warnings, summary}")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   default=os.environ.get("ESCALATOR_ALLOW_PRIVATE_URLS", "").lower() in ("1", "true", "yes"),
+                   help="accept http:// and private/loopback webhook URLs, as the worker with ESCALATOR_ALLOW_PRIVATE_URLS=true does")
+
+
+def targets_out_of_order(policy: Policy) -> list[str]:
+    """Warnings for tickets whose first response would fall due after their resolution, e.g. a
+    category's first response longer than a severity's resolution (checked for a ticket opened
+    on a Monday at 09:00 in the default calendar's zone, for every severity, plan and category)."""
+    from datetime import datetime, time, timedelta
+
+    from sla.planner import effective_target
+    from sla.ticket import ClockName, TicketOpened, TicketState
+
+    zone = policy.calendar(None).zone
+    today = date(2026, 11, 30)  # a Monday with no holiday in the bundled calendars
+    opened = datetime.combine(today - timedelta(days=today.weekday()), time(9), tzinfo=zone)
+    found = []
+    for severity in policy.severities:
+        for plan in [None, *policy.plans]:
+            for category in [None, *policy.categories]:
+                state = TicketState.opened(TicketOpened(ticket_id="CHECK", customer="CHECK", title="check", severity=severity,
+                                                        opened_at=opened, plan=plan, category=category))
+                first = effective_target(policy, state, state.clocks[ClockName.FIRST_RESPONSE])
+                resolution = effective_target(policy, state, state.clocks[ClockName.RESOLUTION])
+                if first and resolution and first.due and resolution.due and first.due > resolution.due:
+                    found.append(f"{severity.value}" + (f", plan {plan}" if plan else "") + (f", category {category}" if category else "")
+                                 + f": first response ({first.within}, {first.rule}) falls due after resolution ({resolution.within}, {resolution.rule})")
+    return found
 
 
 def run_policy_check(args: argparse.Namespace) -> tuple[bool, dict[str, Any], str]:
@@ -146,6 +178,7 @@ def run_policy_check(args: argparse.Namespace) -> tuple[bool, dict[str, Any], st
     summary = ""
     try:
         policy, source, _ = read_policy(args.file)
+        target_warnings = [f"{source}: {w}" for w in targets_out_of_order(policy)]
         summary = (
             f"policy {policy.name} {policy.version}: {len(policy.severities)} severities, {len(policy.plans)} plans, "
             f"{len(policy.categories)} categories, {len(policy.calendars)} calendar(s) + 24x7, {len(policy.roles)} roles"
@@ -153,12 +186,16 @@ def run_policy_check(args: argparse.Namespace) -> tuple[bool, dict[str, Any], st
         if args.contacts:
             try:
                 text = Path(args.contacts).read_text(encoding="utf-8")
-                contact_errors, warnings = check_contacts(policy, parse_contacts(text, args.contacts), args.contacts, args.today or date.today())
+                contact_errors, warnings = check_contacts(policy, parse_contacts(text, args.contacts), args.contacts, args.today or date.today(),
+                                                          allow_private=args.allow_private_urls)
                 errors += contact_errors
             except OSError as exc:
                 errors.append(f"cannot read contacts file {args.contacts}: {exc.strerror}")
+            except UnicodeDecodeError:
+                errors.append(f"contacts file {args.contacts} is not a text file (TOML in UTF-8)")
             except PolicyError as exc:
                 errors += str(exc).splitlines()
+        warnings = target_warnings + warnings
     except CommandError as exc:
         errors += str(exc).splitlines()
     ok = not errors

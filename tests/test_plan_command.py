@@ -93,15 +93,16 @@ def test_plan_refuses_bad_input_with_a_reason(capsys, args: list[str], message: 
 
 def test_policy_check_passes_the_shipped_files(capsys) -> None:
     code, out, err = run(capsys, "policy", "check", str(DEFAULT_POLICY), "--contacts", str(EXAMPLE_CONTACTS), "--today", "2026-11-22")
-    assert code == 0 and err == ""
-    assert out.startswith("ok: policy default")
+    assert code == 0 and out.startswith("ok: policy default")
+    # The one thing worth a look: a Sev-1 billing dispute keeps the category's 3-business-day first response.
+    assert err.splitlines() and all("category billing_dispute: first response (3 business days" in line for line in err.splitlines())
 
 
 def test_policy_check_warns_about_stale_contacts_without_failing(capsys) -> None:
     code, out, err = run(capsys, "policy", "check", str(DEFAULT_POLICY), "--contacts", str(EXAMPLE_CONTACTS), "--today", "2027-03-01", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True and doc["errors"] == []
-    assert len(doc["warnings"]) == 12  # every entry of the example file
+    assert len([w for w in doc["warnings"] if "last reviewed" in w]) == 12  # every entry of the example file
     assert any("contacts.3 (support_manager, email): last reviewed 2026-11-01, 120 days ago (over 90)" in w for w in doc["warnings"])
 
 

@@ -20,6 +20,10 @@ from worker.main import build_worker
 from workflows.ticket import TicketWorkflow
 
 BERLIN = ZoneInfo("Europe/Berlin")
+from policies import DEFAULT_POLICY
+from sla.policy import parse_policy
+
+POLICY = parse_policy(DEFAULT_POLICY.read_text(), "default.toml")  # for the parametrized checks below
 RESOLVED = datetime(2026, 11, 26, 15, 0, tzinfo=BERLIN)  # a Thursday afternoon
 
 
@@ -58,8 +62,8 @@ def test_reminders_and_missed_deadlines_are_planned_and_close_waits_for_them(def
     lifecycle.apply_complete(s, CompleteObligation(item="rca", by="ann", waive_reason="the vendor writes it"), RESOLVED + timedelta(days=2))
     close = [o for o in plan(default_policy, s, RESOLVED) if o.kind is ObligationKind.AUTO_CLOSE]
     assert [o.due for o in close] == [RESOLVED + timedelta(days=3)]  # the reopen window still applies
-    lifecycle.apply_add_action(s, AddAction(by="ann", title="add a canary", owner="bo", due=RESOLVED + timedelta(days=10)), RESOLVED)
-    lifecycle.apply_add_action(s, AddAction(by="ann", title="rotate keys", owner="cy", due=RESOLVED + timedelta(hours=30)), RESOLVED + timedelta(hours=12))
+    lifecycle.apply_add_action(default_policy, s, AddAction(by="ann", title="add a canary", owner="bo", due=RESOLVED + timedelta(days=10)), RESOLVED)
+    lifecycle.apply_add_action(default_policy, s, AddAction(by="ann", title="rotate keys", owner="cy", due=RESOLVED + timedelta(hours=30)), RESOLVED + timedelta(hours=12))
     pending = {o.id.removeprefix("T-9/post_incident/") for o in plan(default_policy, s, RESOLVED) if "/action-" in o.id}
     assert pending == {"action-1/remind1", "action-1/missed", "action-2/missed"}  # owed 18h: no 24h reminder
     lifecycle.apply_complete(s, CompleteObligation(item="action-2", by="cy"), RESOLVED + timedelta(days=1))
@@ -76,14 +80,14 @@ def _bad_action(s: TicketState) -> AddAction:
 @pytest.mark.parametrize(
     ("prepare", "check", "message"),
     [
-        (lambda s: None, lambda s: lifecycle.check_add_action(s, _bad_action(s), RESOLVED), "due: .* is not in the future"),
+        (lambda s: None, lambda s: lifecycle.check_add_action(POLICY, s, _bad_action(s), RESOLVED), "due: .* is not in the future"),
         (lambda s: None, lambda s: lifecycle.check_complete(s, CompleteObligation(item="review", by="a")), "record the review with its own command"),
         (lambda s: None, lambda s: lifecycle.check_complete(s, CompleteObligation(item="action-7", by="a")), "no post-incident obligation 'action-7' \\(have review, rca\\)"),
         (lambda s: None, lambda s: lifecycle.check_complete(s, CompleteObligation(item="rca", by="a", waive_reason=" ")), "waive_reason: say why"),
         (lambda s: lifecycle.apply_rca(s, RecordRca(by="a", link="https://wiki/rca"), RESOLVED), lambda s: lifecycle.check_rca(s, RecordRca(by="b", link="https://x")), "already recorded"),
         (lambda s: None, lambda s: lifecycle.check_review(s, RecordReview(by="a", held_on=date(2026, 11, 27), attendees=["ann", " "])), "attendees: names may not be blank"),
         (lambda s: lifecycle.apply_close(s, RESOLVED), lambda s: lifecycle.check_rca(s, RecordRca(by="b", link="https://x")), "is closed"),
-        (lambda s: s.post_incident.clear(), lambda s: lifecycle.check_add_action(s, AddAction(by="a", title="t", owner="o", due=RESOLVED + timedelta(days=1)), RESOLVED), "no post-incident obligations"),
+        (lambda s: s.post_incident.clear(), lambda s: lifecycle.check_add_action(POLICY, s, AddAction(by="a", title="t", owner="o", due=RESOLVED + timedelta(days=1)), RESOLVED), "no post-incident obligations"),
     ],
 )
 def test_bad_post_incident_records_are_refused_and_write_nothing(default_policy, prepare, check, message) -> None:
@@ -135,3 +139,14 @@ async def test_a_resolved_sev1_stays_solved_until_its_obligations_are_met_or_wai
     assert fired["rca/missed"].due == due["rca"] and fired["review/remind1"].due == r + timedelta(hours=48)
     assert result.status is TicketStatus.CLOSED and result.closed_at == waived_at
     assert [i.waived_reason for i in result.post_incident] == [None, "the vendor's RCA covers it", None]
+
+
+def test_an_action_due_on_a_day_is_due_when_that_business_day_ends(default_policy) -> None:
+    from datetime import date
+
+    from zoneinfo import ZoneInfo
+
+    due = lifecycle.action_due(default_policy, AddAction(by="a", title="t", owner="o", due_on=date(2026, 12, 4)))  # a Friday
+    assert due == datetime(2026, 12, 4, 18, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    with pytest.raises(ValueError, match=r"^due: 2026-12-05 is not a business day of the policy's calendar$"):
+        lifecycle.action_due(default_policy, AddAction(by="a", title="t", owner="o", due_on=date(2026, 12, 5)))  # a Saturday

@@ -14,7 +14,7 @@ from activities.channels.pagerduty import DEFAULT_EVENTS_URL
 from activities.notify import NotifierSettings
 from store.ticket_store import DEFAULT_URL, StoreConfigError, engine_url
 from policies import DEFAULT_POLICY
-from sla.contacts import check_contacts, parse_contacts
+from sla.contacts import Channel, check_contacts, parse_contacts, url_refusal
 from sla.policy import Policy, PolicyError, parse_policy
 from workflows.contract import TASK_QUEUE
 
@@ -73,6 +73,8 @@ class WorkerSettings(BaseSettings):
             policy = parse_policy(self.policy_path.read_text(encoding="utf-8"), str(self.policy_path))
         except OSError as exc:
             errors.append(f"ESCALATOR_POLICY: cannot read {self.policy_path}: {exc.strerror}")
+        except UnicodeDecodeError:
+            errors.append(f"ESCALATOR_POLICY: {self.policy_path} is not a text file (TOML in UTF-8)")
         except PolicyError as exc:
             errors += str(exc).splitlines()
         try:
@@ -84,15 +86,21 @@ class WorkerSettings(BaseSettings):
                 contacts = parse_contacts(self.contacts.read_text(encoding="utf-8"), str(self.contacts))
             except OSError as exc:
                 errors.append(f"ESCALATOR_CONTACTS: cannot read {self.contacts}: {exc.strerror}")
+            except UnicodeDecodeError:
+                errors.append(f"ESCALATOR_CONTACTS: {self.contacts} is not a text file (TOML in UTF-8)")
             except PolicyError as exc:
                 errors += str(exc).splitlines()
             else:
                 if policy is not None:
-                    contact_errors, warnings = check_contacts(policy, contacts, str(self.contacts), today or date.today())
+                    contact_errors, warnings = check_contacts(policy, contacts, str(self.contacts), today or date.today(),
+                                                              allow_private=self.allow_private_urls)
                     errors += contact_errors
                 for c in contacts.contacts:
-                    if c.secret_env and not environ.get(c.secret_env):
+                    secret = environ.get(c.secret_env) if c.secret_env else None
+                    if c.secret_env and not secret:
                         errors.append(f"{self.contacts}: {c.role} ({c.channel.value}) needs the environment variable {c.secret_env}, which is not set")
+                    elif c.channel is Channel.SLACK and (why := url_refusal(secret, self.allow_private_urls)):
+                        errors.append(f"{self.contacts}: {c.role} (slack): the URL in {c.secret_env} can never be delivered: {why}")
         if errors:
             raise ConfigError("\n".join(errors))
         return policy, warnings

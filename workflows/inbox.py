@@ -65,7 +65,7 @@ MESSAGES: dict[str, Rule] = {
     contract.UPDATE_JUMP_TO_STEP: Rule(JumpToStep, lambda r: f"step {r.step} fired by {r.by.strip()}", checks_policy=True),
     contract.UPDATE_RECORD_REVIEW: Rule(RecordReview, _by("review recorded"), needs_policy=False),
     contract.UPDATE_RECORD_RCA: Rule(RecordRca, _by("RCA recorded"), needs_policy=False),
-    contract.UPDATE_ADD_ACTION: Rule(AddAction, _by("action added"), needs_policy=False),
+    contract.UPDATE_ADD_ACTION: Rule(AddAction, _by("action added"), checks_policy=True),
     contract.UPDATE_COMPLETE_OBLIGATION: Rule(CompleteObligation, lambda r: f"{r.item} {'waived' if r.waive_reason else 'done'} by {r.by.strip()}",
                                               needs_policy=False),
 }
@@ -224,7 +224,7 @@ class TicketInbox:
         self._event("escalation_jumped", at=at, step=step.id, by=r.by.strip(), reason=r.reason.strip())
 
     def _check_record_review(self, r: RecordReview, now: datetime) -> None:
-        lifecycle.check_review(self._state, r)
+        lifecycle.check_review(self._state, r, now)
 
     def _apply_record_review(self, r: RecordReview, at: datetime) -> None:
         lifecycle.apply_review(self._state, r, at)
@@ -238,10 +238,10 @@ class TicketInbox:
         self._event("rca_recorded", at=at, by=r.by.strip(), link=r.link)
 
     def _check_add_action(self, r: AddAction, now: datetime) -> None:
-        lifecycle.check_add_action(self._state, r, now)
+        lifecycle.check_add_action(self._policy, self._state, r, now)
 
     def _apply_add_action(self, r: AddAction, at: datetime) -> None:
-        item = lifecycle.apply_add_action(self._state, r, at)
+        item = lifecycle.apply_add_action(self._policy, self._state, r, at)
         self._event("action_added", at=at, item=item.id, title=item.title, owner=item.owner, due=item.due.isoformat(), by=r.by.strip())
 
     def _check_complete_obligation(self, r: CompleteObligation, now: datetime) -> None:

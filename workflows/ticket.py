@@ -11,11 +11,11 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from sla import event_time, lifecycle
+    from sla import event_time, intake, lifecycle, refusals
     from sla.digest import LATE_AFTER_SECONDS, digests, superseded
     from sla.messages import (
         Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, Delivery, DeliveryRecord, DesignateCommander,
@@ -54,7 +54,15 @@ BACKGROUND_STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maxi
 @workflow.defn(name=contract.WORKFLOW_TYPE)
 class TicketWorkflow(TicketInbox, TicketOutbox):
     @workflow.init
-    def __init__(self, start: TicketOpened | TicketContinued) -> None:
+    def __init__(self, raw: RawValue) -> None:
+        # The input is checked here, not by the SDK's decoder: a bad start must fail the ticket at
+        # once (run() raises), not retry its first task forever while holding the id (sla/intake.py).
+        self._refused_start: str | None = None
+        try:
+            start = intake.decode_start(workflow.payload_converter().from_payload(raw.payload), workflow.info().workflow_id)
+        except Exception as err:  # a ValueError, or the converter's own for a payload that is not JSON
+            self._refused_start = refusals.reason(err)
+            start = intake.placeholder(workflow.info().workflow_id, workflow.now())
         # Handlers may run before run() starts: everything they touch exists from here.
         self._events: list[TicketEvent] = []
         self._announcements: list[Obligation] = []  # messages from updates (status updates, handoffs) waiting to be sent
@@ -76,7 +84,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
         self._published: dict[str, object] = {}
         self._source_event: str | None = None  # the event id of the message being applied, for its timeline lines
         self._beat = True  # the stakeholder beat (BEAT_PATCH), decided in run()
-        if not isinstance(start, TicketContinued):
+        if not isinstance(start, TicketContinued) and self._refused_start is None:
             t = start
             self._event("opened", at=t.opened_at, severity=t.severity.value, customer=t.customer, channel=t.channel,
                         plan=t.plan, category=t.category, follows=t.follows)
@@ -136,7 +144,9 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
         asyncio.create_task(flush())
 
     @workflow.run
-    async def run(self, start: TicketOpened | TicketContinued) -> TicketState:
+    async def run(self, raw: RawValue) -> TicketState:
+        if self._refused_start is not None:
+            raise ApplicationError(f"the ticket was not opened: {self._refused_start}", type="InvalidTicket", non_retryable=True)
         outbox = workflow.patched(OUTBOX_PATCH)
         if self._snapshot is None:
             self._snapshot = await workflow.execute_activity(
@@ -147,6 +157,11 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
                 summary="snapshot the SLA policy",
             )
         if outbox:
+            if self._runs == 0 and not self._state.fired:  # a new ticket: what only the policy and the clock can tell
+                try:
+                    intake.check_opened(self._snapshot.policy, self._state.ticket, workflow.now())
+                except ValueError as err:
+                    raise ApplicationError(f"the ticket was not opened: {refusals.reason(err)}", type="InvalidTicket", non_retryable=True) from None
             self._wakes = {}
             # Messages that came before the policy (queued while no worker ran) apply before
             # anything is acted on: a response queued at 10:12 must prevent a breach due at 10:13.
@@ -405,6 +420,10 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
 
     def _validate(self, name: str, request: TicketMessage) -> None:
         """Refuse before anything is written: event-time bounds, then the message's own rules."""
+        if self._refused_start is not None:
+            raise ValueError(f"the ticket was not opened: {self._refused_start}")
+        if not isinstance(request, MESSAGES[name].model):  # e.g. sent as binary/plain: the SDK hands over bytes
+            raise ValueError(f"the payload must be JSON (json/plain) of the {MESSAGES[name].model.__name__} shape in docs/api.md")
         if MESSAGES[name].checks_policy:
             self._require_snapshot()
         if event_time.is_duplicate(self._state, request):

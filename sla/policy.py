@@ -229,69 +229,73 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
+        # Every inconsistency of the file at once, not the first one: one line each.
+        problems: list[str] = []
         missing = [s.value for s in Severity if s not in self.severities]
         if missing:
-            raise ValueError(f"severities: every severity needs a table; missing {', '.join(missing)}")
+            problems.append(f"severities: every severity needs a table; missing {', '.join(missing)}")
         for sev, rules in self.severities.items():
             for clock in (ClockName.FIRST_RESPONSE, ClockName.RESOLUTION):
                 if clock not in rules.targets:
-                    raise ValueError(f"severities.{sev.value}.targets: needs a {clock.value} target")
+                    problems.append(f"severities.{sev.value}.targets: needs a {clock.value} target")
         known = set(self.calendars) | {ALWAYS_OPEN}
         if self.default_calendar not in known:
-            raise ValueError(f"default_calendar: no calendar named {self.default_calendar!r} (have {', '.join(sorted(known))})")
+            problems.append(f"default_calendar: no calendar named {self.default_calendar!r} (have {', '.join(sorted(known))})")
         for where, rule in self._all_rules():
             if rule.calendar is not None and rule.calendar not in known:
-                raise ValueError(f"{where}.calendar: no calendar named {rule.calendar!r} (have {', '.join(sorted(known))})")
+                problems.append(f"{where}.calendar: no calendar named {rule.calendar!r} (have {', '.join(sorted(known))})")
         for kind, roles in self.notifications.named_roles():
             for role in roles:
                 if role not in self.roles:
-                    raise ValueError(f"notifications.{kind}: no role named {role!r} (have {', '.join(sorted(self.roles))})")
+                    problems.append(f"notifications.{kind}: no role named {role!r} (have {', '.join(sorted(self.roles))})")
         for sev, steps in self.escalation.items():
             earlier: set[str] = set()
             for i, step in enumerate(steps):
                 where = f"escalation.{sev.value}.{i}"
                 if step.id in earlier:
-                    raise ValueError(f"{where}.id: {step.id!r} is used twice")
+                    problems.append(f"{where}.id: {step.id!r} is used twice")
                 anchor_ok = step.anchor == "open" or step.anchor in earlier or (
                     step.anchor.startswith("breach:") and step.anchor[7:] in {c.value for c in ClockName}) or (
                     clock_percent(step.anchor) is not None)
                 if not anchor_ok:
-                    raise ValueError(f"{where}.from: {step.anchor!r} is not 'open', an earlier step's id, 'breach:<clock>' "
+                    problems.append(f"{where}.from: {step.anchor!r} is not 'open', an earlier step's id, 'breach:<clock>' "
                                      "or '<clock>@<percent>%' (e.g. 'resolution@50%')")
                 for role in step.roles:
                     if role not in self.roles:
-                        raise ValueError(f"{where}.roles: no role named {role!r}")
+                        problems.append(f"{where}.roles: no role named {role!r}")
                 for plan in step.plans:
                     if plan not in self.plans:
-                        raise ValueError(f"{where}.plans: no plan named {plan!r}")
+                        problems.append(f"{where}.plans: no plan named {plan!r}")
                 for role in step.ack_timeout_to:
                     if role not in self.roles:
-                        raise ValueError(f"{where}.ack_timeout_to: no role named {role!r}")
+                        problems.append(f"{where}.ack_timeout_to: no role named {role!r}")
                 earlier.add(step.id)
         for name, tier in self.tiers.items():
             if tier.role not in self.roles:
-                raise ValueError(f"tiers.{name}.role: no role named {tier.role!r}")
+                problems.append(f"tiers.{name}.role: no role named {tier.role!r}")
         for role in self.management.chain:
             if role not in self.roles:
-                raise ValueError(f"management.chain: no role named {role!r}")
+                problems.append(f"management.chain: no role named {role!r}")
         for where, _ in self._all_rules():
             if where.endswith(f".{ClockName.TIER_RESPONSE.value}"):
-                raise ValueError(f"{where}: the tier response target is set per tier (tiers.<tier>.respond_within)")
+                problems.append(f"{where}: the tier response target is set per tier (tiers.<tier>.respond_within)")
         for field in ("remind", "escalate_to"):
             for role in getattr(self.post_incident, field):
                 if role not in self.roles:
-                    raise ValueError(f"post_incident.{field}: no role named {role!r}")
+                    problems.append(f"post_incident.{field}: no role named {role!r}")
         for field in ("remind", "escalate_to", "post_to"):
             for role in getattr(self.status_updates, field):
                 if role not in self.roles:
-                    raise ValueError(f"status_updates.{field}: no role named {role!r}")
+                    problems.append(f"status_updates.{field}: no role named {role!r}")
         seen: dict[str, Severity] = {}
         for sev, rules in self.severities.items():
             for alias in rules.aliases:
                 key = alias.strip().lower()
                 if key in seen and seen[key] != sev:
-                    raise ValueError(f"severities.{sev.value}.aliases: {alias!r} already names {seen[key].value}")
+                    problems.append(f"severities.{sev.value}.aliases: {alias!r} already names {seen[key].value}")
                 seen[key] = sev
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def _all_rules(self):
@@ -375,9 +379,9 @@ def parse_policy(text: str, source: str) -> Policy:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            path = _field_path(err["loc"]) or "(top level)"
-            reason = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {path}: {reason}")
+            path = _field_path(err["loc"])
+            for reason in err["msg"].removeprefix("Value error, ").splitlines():
+                lines.append(f"{source}: {path}: {reason}" if path else f"{source}: {reason}")
         raise PolicyError("\n".join(lines)) from None
 
 

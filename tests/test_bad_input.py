@@ -335,3 +335,17 @@ def test_policy_check_warns_when_a_first_response_falls_due_after_the_resolution
     assert code == 0 and doc["ok"] is True
     assert any("sev4, category billing_dispute: first response (30 business days, category billing_dispute) falls due after resolution" in w
                for w in doc["warnings"]), doc["warnings"]
+
+
+def test_policy_check_reports_every_inconsistency_of_a_file_at_once(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('name = "x"\nversion = "1"\n[severities.sev1]\ntargets.first_response = { within = "2h" }\n'
+                    '[roles.a]\nlabel = "A"\n[notifications]\nwarning = ["nobody"]\n')
+    code, _, err = run(capsys, "policy", "check", str(path))
+    assert code == 1
+    assert err.splitlines() == [
+        f"error: {path}: severities: every severity needs a table; missing sev2, sev3, sev4",
+        f"error: {path}: severities.sev1.targets: needs a resolution target",
+        f"error: {path}: default_calendar: no calendar named 'business' (have 24x7)",
+        f"error: {path}: notifications.warning: no role named 'nobody' (have a)",
+    ]

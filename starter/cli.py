@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import uuid
+from zoneinfo import ZoneInfo
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,11 @@ from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, NoWorker, TicketCli
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.stale_view import stale_view
-from starter.policy_commands import CommandError, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
+from starter.policy_commands import CommandError, display_zone, local, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
+
+
+ENDED_UNCLOSED = ("TERMINATED", "FAILED", "TIMED_OUT", "CANCELED")
+"""Workflow statuses of a ticket that ended without being closed by its own rules."""
 
 
 class UsageError(Exception):
@@ -113,6 +118,15 @@ def _env_seconds(name: str, default: float) -> float:
         raise SystemExit(f"escalator: error: {name}: {exc}") from None
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("escalation-orchestrator")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors as the one line every other error is: `escalator: error: ...`."""
 
@@ -124,6 +138,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="escalator", description="Durable SLA clocks and escalation for support tickets.")
+    parser.add_argument("--version", action="version", version=f"escalator {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     common = _connection_options()
     change = _message_options(common)
@@ -251,18 +266,24 @@ def build_parser() -> argparse.ArgumentParser:
     store_options.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL),
                                help=f"ticket store (env DATABASE_URL; default {DEFAULT_URL})")
 
-    p = sub.add_parser("show", parents=[common, store_options], help="show a ticket's state, clocks and next deadline")
+    tz_options = argparse.ArgumentParser(add_help=False)
+    tz_options.add_argument("--tz", metavar="ZONE", default=os.environ.get("ESCALATOR_TZ"),
+                            help="print instants in this IANA zone (env ESCALATOR_TZ; default: the policy's calendar zone, ESCALATOR_POLICY or the bundled one)")
+
+    p = sub.add_parser("show", parents=[common, store_options, tz_options], help="show a ticket's state, clocks and next deadline")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--wait", type=_seconds, default=_env_seconds("ESCALATOR_WAIT", DEFAULT_WAIT), metavar="SECONDS",
                    help="how long to wait for a worker to answer before showing what the server and the store know")
-    store_options.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
+    with_json = argparse.ArgumentParser(add_help=False, parents=[store_options])
+    with_json.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
-    p = sub.add_parser("timeline", parents=[store_options], help="a ticket's timeline from the ticket store")
+    # The connection options too (accepted, unused): every command that names a ticket takes them.
+    p = sub.add_parser("timeline", parents=[common, store_options, tz_options], help="a ticket's timeline from the ticket store")
     p.add_argument("ticket_id", metavar="TICKET")
 
     p = sub.add_parser("db", help="ticket store commands")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
-    db_sub.add_parser("upgrade", parents=[store_options], help="migrate the ticket store to the newest schema (creates it when empty)")
+    db_sub.add_parser("upgrade", parents=[with_json], help="migrate the ticket store to the newest schema (creates it when empty)")
 
     p = sub.add_parser("plan", help="dry run: the whole timeline of a hypothetical ticket (no Temporal needed)")
     add_plan_arguments(p, _instant)
@@ -278,8 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_DISPLAY = {"zone": ZoneInfo("UTC")}  # set per command from --tz (default: the policy's calendar zone)
+
+
 def _iso(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+    return local(value, _DISPLAY["zone"])
 
 
 def _in(delta: timedelta) -> str:
@@ -417,6 +441,11 @@ async def _run(args: argparse.Namespace) -> Any:
             raise UsageError(f"--held-on: {args.held_on.isoformat()} is in the future: record the review once it took place")
     elif args.command not in ("open", "show"):
         raise UsageError(f"unknown command {args.command}")
+    if args.command == "show":
+        try:
+            args.display_zone = display_zone(args.tz, os.environ.get("ESCALATOR_POLICY"))
+        except CommandError as exc:
+            raise UsageError(str(exc)) from None
     if args.command == "open":
         if args.ticket_id is not None and not args.ticket_id.strip():
             raise UsageError("--id: must not be empty (leave it out for a new id)")
@@ -443,6 +472,12 @@ async def _run(args: argparse.Namespace) -> Any:
         verb = "opened" if opened.created else "already open"
         return doc, f"{verb}: {opened.ticket_id}\n  ui: {opened.ui_url}\n  next: escalator show {opened.ticket_id}"
     if args.command == "show":
+        _DISPLAY["zone"] = args.display_zone
+        _, status = await client.execution(args.ticket_id)
+        if status.name in ENDED_UNCLOSED:
+            # Terminated, failed or timed out: its clocks no longer run, whatever its last state said.
+            return await stale_view(client, args, f"the ticket's workflow was {status.name.lower().replace('_', ' ')}: "
+                                                  "it acts on nothing any more", ended=status.name.lower())
         try:
             view = await client.view(args.ticket_id, wait=args.wait)
         except NoWorker as exc:

@@ -149,6 +149,10 @@ class TicketClient:
     def _handle(self, ticket_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle_for(TicketWorkflow.run, ticket_id)
 
+    async def execution(self, ticket_id: str) -> tuple[str, WorkflowExecutionStatus]:
+        """(run id, status) of a ticket's latest run; TicketError for an unknown ticket."""
+        return await self._execution(ticket_id)
+
     async def _execution(self, ticket_id: str) -> tuple[str, WorkflowExecutionStatus]:
         """(run id, status) of a ticket's latest run, without decoding its search attributes."""
         try:

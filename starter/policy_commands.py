@@ -25,6 +25,22 @@ class CommandError(Exception):
     """Bad input or an unusable file, reported as one or more lines naming what is wrong."""
 
 
+def display_zone(tz: str | None, policy_path: str | None = None) -> ZoneInfo:
+    """The zone to print instants in: `tz`, else the default calendar's of the policy (the
+    bundled one without a path). CommandError for an unknown zone."""
+    try:
+        return ZoneInfo(tz) if tz else read_policy(policy_path)[0].calendar(None).zone
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CommandError(f"--tz: unknown time zone {tz!r} (an IANA name such as Europe/Berlin or UTC)") from None
+
+
+def local(value: datetime | None, zone: ZoneInfo, seconds: bool = True) -> str:
+    """An instant in `zone`, with its offset: 2026-11-30 10:00:00+01:00."""
+    if value is None:
+        return "-"
+    return value.astimezone(zone).isoformat(sep=" ", timespec="seconds" if seconds else "minutes")
+
+
 def read_policy(path: str | None) -> tuple[Policy, str, str]:
     """(policy, source name, text digest) of a policy file, the bundled default without a path."""
     source = path or str(DEFAULT_POLICY)

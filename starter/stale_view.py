@@ -10,14 +10,16 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from starter.client import TicketClient
+from starter.policy_commands import local
 from store.ticket_store import StoreConfigError, TicketStore, engine_url
 from workflows import search_attributes as sa
 
 LAST_EVENTS = 10
 
 
-async def stale_view(client: TicketClient, args: argparse.Namespace, why: str) -> tuple[dict[str, Any], str]:
-    """(JSON document, text): the run's status and search attributes, and the store's last timeline lines.
+async def stale_view(client: TicketClient, args: argparse.Namespace, why: str, ended: str | None = None) -> tuple[dict[str, Any], str]:
+    """(JSON document, text): the run's status and search attributes, and the store's last timeline lines;
+    `ended` names how a ticket's workflow ended without closing it (terminated, ...).
 
     Raises TicketError when the server does not know the ticket either.
     """
@@ -26,15 +28,16 @@ async def stale_view(client: TicketClient, args: argparse.Namespace, why: str) -
     known = {key.name: attrs.get(key) for key in sa.ALL if attrs.get(key) is not None}
     known = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in known.items()}
     rows, store_note = _last_rows(args.database_url, args.ticket_id)
-    doc = {"stale": True, "reason": why, "ticket_id": args.ticket_id, "execution_status": described.status.name.lower() if described.status else None,
+    doc = {"stale": True, "ended": ended, "reason": why, "ticket_id": args.ticket_id, "execution_status": described.status.name.lower() if described.status else None,
            "search_attributes": known, "timeline": rows, "store": store_note, "ui_url": client.link(args.ticket_id)}
-    lines = [f"{args.ticket_id}  (possibly stale: {why}; this is what the server and the ticket store know)",
+    heading = f"{ended.upper()}: {why}" if ended else f"possibly stale: {why}"
+    lines = [f"{args.ticket_id}  ({heading}; this is what the server and the ticket store know)",
              f"  run:      {doc['execution_status']}"]
     lines += [f"  {name:<18}{value}" for name, value in known.items()]
     lines.append(f"  timeline: {store_note}" if store_note else "  timeline (last recorded):")
     for row in rows:
         detail = ", ".join(f"{k}={v}" for k, v in row["detail"].items() if v not in (None, ""))
-        lines.append(f"    {row['at']}  {row['kind']:<18} {detail}")
+        lines.append(f"    {local(datetime.fromisoformat(row['at']), args.display_zone)}  {row['kind']:<18} {detail}")
     lines.append(f"  ui:       {client.link(args.ticket_id)}")
     return doc, "\n".join(lines)
 
@@ -55,5 +58,4 @@ def _last_rows(url: str, ticket_id: str) -> tuple[list[dict[str, Any]], str | No
         store.close()
     if ticket is None:
         return [], f"nothing recorded for {ticket_id} in {engine_url(url).split('@')[-1]}"
-    return [{"at": r["at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ"), "kind": r["kind"], "detail": r["detail"]}
-            for r in rows[-LAST_EVENTS:]], None
+    return [{"at": r["at"].astimezone(UTC).isoformat(), "kind": r["kind"], "detail": r["detail"]} for r in rows[-LAST_EVENTS:]], None

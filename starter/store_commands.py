@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from starter.policy_commands import CommandError, display_zone, local
 from store.ticket_store import StoreConfigError, TicketStore, engine_url, revisions, upgrade
 
 
@@ -29,6 +31,11 @@ def run_store_command(args: argparse.Namespace) -> tuple[Any, str]:
         engine_url(args.database_url)
     except StoreConfigError as exc:
         raise StoreError(str(exc)) from None
+    if args.command == "timeline":
+        try:
+            args.display_zone = display_zone(args.tz, os.environ.get("ESCALATOR_POLICY"))
+        except CommandError as exc:
+            raise StoreError(str(exc)) from None
     try:
         if args.command == "db":
             before, after = upgrade(args.database_url)
@@ -49,10 +56,18 @@ def run_store_command(args: argparse.Namespace) -> tuple[Any, str]:
         raise StoreError(f"cannot use the ticket store at {_where(args.database_url)}: {str(exc).splitlines()[0]}") from None
     if ticket is None:
         raise StoreError(f"no ticket {args.ticket_id} in the ticket store at {_where(args.database_url)}")
+    zone = args.display_zone
     lines = [f"{ticket['ticket_id']}  {ticket['customer']}  {ticket['severity']}  {ticket['status']}  {ticket['title']}"]
     for row in rows:
         detail = ", ".join(f"{k}={v}" for k, v in row["detail"].items() if v not in (None, ""))
         late = row["recorded_at"] is not None and (row["recorded_at"] - row["at"]).total_seconds() >= LATE_NOTE_SECONDS
-        recorded = f" (recorded {row['recorded_at'].astimezone(UTC):%H:%M:%SZ})" if late else ""
-        lines.append(f"  {row['at'].astimezone(UTC):%Y-%m-%d %H:%M:%SZ}  {row['kind']:<18} {detail}{recorded}")
+        recorded = f" (recorded {row['recorded_at'].astimezone(zone):%H:%M:%S})" if late else ""
+        lines.append(f"  {local(row['at'], zone)}  {row['kind']:<18} {detail}{recorded}")
+    # JSON instants carry their offsets (the SQLite store keeps none: they are UTC).
+    ticket = {k: (_utc_iso(v) if isinstance(v, datetime) else v) for k, v in ticket.items()}
+    rows = [{k: (_utc_iso(v) if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows]
     return {"ticket": ticket, "timeline": rows}, "\n".join(lines)
+
+
+def _utc_iso(value: datetime) -> str:
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value).astimezone(UTC).isoformat()

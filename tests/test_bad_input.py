@@ -20,9 +20,9 @@ from temporalio.common import RawValue
 from temporalio.testing import WorkflowEnvironment
 
 from policies import DEFAULT_POLICY
-from starter.cli import main
 from starter.client import update_failure_reason
 from tests.test_cli_devserver import escalator
+from tests.test_plan_command import run
 from tests.test_ticket_workflow import open_ticket, state_after_snapshot
 from worker.main import build_worker
 from workflows.ticket import TicketWorkflow
@@ -31,15 +31,6 @@ NOW = datetime.now(UTC)
 SOON = (NOW + timedelta(hours=1)).isoformat()
 LONG_AGO = (NOW - timedelta(days=91)).isoformat()
 OPEN = ["open", "--customer", "ACME", "--severity", "sev2", "--title", "Slow search"]
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- the command line, refused before anything is sent -----------------------------------------

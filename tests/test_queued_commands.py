@@ -60,3 +60,40 @@ async def test_with_no_worker_a_change_is_queued_then_applied_at_its_time(store,
     assert queued["event_id"] in state.applied_events
     # Out of order: refused, naming the field and the message it would precede.
     assert code == 1 and "occurred_at:" in err and "would precede the last message applied to the ticket (status set to" in err
+
+
+async def test_a_terminated_ticket_shows_as_terminated_never_with_running_clocks(store, dev_env: WorkflowEnvironment, unique: str) -> None:
+    tid = f"T-term-{unique}"
+    async with build_worker(dev_env.client, store=store):
+        code, _, err = await escalator(dev_env, "open", "--customer", "ACME", "--severity", "sev2", "--title", "Slow search", "--id", tid)
+        assert code == 0, err
+        handle = dev_env.client.get_workflow_handle_for(TicketWorkflow.run, tid)
+        await handle.query(TicketWorkflow.state)
+        await handle.terminate(reason="opened by mistake")
+        code, out, err = await escalator(dev_env, "show", tid, "--database-url", store.url)
+        code_json, out_json, _ = await escalator(dev_env, "show", tid, "--database-url", store.url, "--json")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(f"{tid}  (TERMINATED: the ticket's workflow was terminated: it acts on nothing any more")
+    assert "running, due" not in out and "upcoming" not in out
+    assert code_json == 0 and json.loads(out_json)["ended"] == "terminated"
+
+
+async def test_show_and_timeline_print_local_times_with_their_offset(store, dev_env: WorkflowEnvironment, unique: str) -> None:
+    tid = f"T-tz-{unique}"
+    async with build_worker(dev_env.client, store=store):
+        code, _, err = await escalator(dev_env, "open", "--customer", "ACME", "--severity", "sev2", "--title", "t", "--id", tid,
+                                       "--opened-at", "2026-11-23T09:00:00Z")
+        assert code == 0, err
+        await dev_env.client.get_workflow_handle_for(TicketWorkflow.run, tid).query(TicketWorkflow.state)
+        _, berlin, _ = await escalator(dev_env, "show", tid)  # the policy's calendar zone
+        _, tokyo, _ = await escalator(dev_env, "show", tid, "--tz", "Asia/Tokyo")
+    assert "opened:   2026-11-23 10:00:00+01:00" in berlin and "opened:   2026-11-23 18:00:00+09:00" in tokyo
+    for _ in range(50):
+        if store.timeline(tid)[0] is not None:
+            break
+        await asyncio.sleep(0.1)
+    code, out, err = await escalator(dev_env, "timeline", tid, "--database-url", store.url, "--tz", "UTC")
+    assert code == 0 and "2026-11-23 09:00:00+00:00  opened" in out, (out, err)
+    code, out, err = await escalator(dev_env, "timeline", tid, "--database-url", store.url, "--json")
+    doc = json.loads(out)
+    assert doc["ticket"]["opened_at"] == "2026-11-23T09:00:00+00:00" and doc["timeline"][0]["at"] == "2026-11-23T09:00:00+00:00"

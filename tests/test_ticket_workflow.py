@@ -181,3 +181,18 @@ async def test_a_slow_store_write_does_not_make_deadlines_late(store, ts_env: Wo
     assert len(fired) == 2
     for f in fired:
         assert f.due <= f.fired_at < f.due + timedelta(milliseconds=500), f
+
+
+async def test_the_ui_details_state_the_next_deadline_in_the_policy_zone_without_a_relative_time(store, ts_env: WorkflowEnvironment) -> None:
+    import re
+
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
+        opened, handle = await open_ticket(ts_env, "tq", severity="sev2")
+        await state_after_snapshot(handle)
+        await ts_env.sleep(timedelta(seconds=1))
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    details = metadata.current_details
+    assert re.search(r"Waiting for: .*, at \d{4}-\d\d-\d\d \d\d:\d\d [+-]\d\d:\d\d \(Europe/Berlin\)\.", details), details
+    assert "(in " not in details

@@ -392,7 +392,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
             self._published = values
         lines = [f"**{state.status.label}**, {state.severity.label}, SLA {state.sla_state.value}."]
         if nxt:
-            lines.append(f"Waiting for: {nxt.summary}, at {nxt.due.isoformat()} (in {_words(nxt.due - now)}).")
+            lines.append(f"Waiting for: {nxt.summary}, at {self._local(nxt.due)}.")
         elif state.status is not TicketStatus.CLOSED:
             lines.append("Nothing due: waiting for the next message.")
         if state.acknowledged_by:
@@ -402,10 +402,17 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
         if state.handoffs:
             last = state.handoffs[-1]
             picked = f"picked up by {last.picked_up_by}" if last.picked_up_by else "not picked up yet"
-            lines.append(f"With tier {last.to_tier} since {last.at.isoformat()} ({picked}).")
+            lines.append(f"With tier {last.to_tier} since {self._local(last.at)} ({picked}).")
         if self._runs:
             lines.append(f"History {self._runs + 1} of this ticket (continued as new).")
         workflow.set_current_details("\n\n".join(lines))
+
+    def _local(self, instant: datetime) -> str:
+        """An instant for the UI's current details: the policy's zone, to the minute, with its offset.
+        No "in 29m": the details are read long after they are written."""
+        zone = self._policy.calendar(None).zone if self._snapshot else None
+        local = instant.astimezone(zone) if zone else instant
+        return local.strftime("%Y-%m-%d %H:%M ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:] + (f" ({zone.key})" if zone else "")
 
     def _touch(self) -> TicketState:
         self._changed = True
@@ -682,11 +689,3 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
             runs=self._runs + 1,
         )
 
-
-def _words(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes or not (days or hours) else ""]
-    return " ".join(p for p in parts if p)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
@@ -235,6 +236,18 @@ class TicketState(BaseModel):
         current |= {f"{self.ticket.ticket_id}/post_incident/{item.id}/" for item in self.post_incident}
         keep = [f for f in self.fired if f.id.rsplit("/", 1)[0] + "/" in current]
         return self.model_copy(update={"fired": keep})
+
+    @property
+    def owner(self) -> str | None:
+        """Who has the ticket: the agent who picked up its last handoff, else who acknowledged it."""
+        picked = [h.picked_up_by for h in self.handoffs if h.picked_up_by]
+        return picked[-1] if picked else self.acknowledged_by
+
+    @property
+    def owner_handle(self) -> str | None:
+        """The owner when it is a handle (the id pattern), the only form the Owner search attribute holds."""
+        owner = self.owner
+        return owner if owner is not None and re.fullmatch(ID_PATTERN, owner) else None
 
     @property
     def escalation_level(self) -> int:

@@ -27,6 +27,8 @@ from sla.refusals import reason
 from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, NoWorker, TicketClient, TicketError
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
+from starter.list_command import add_list_arguments, run_list
+from starter.list_command import query as list_query
 from starter.stale_view import stale_view
 from starter.policy_commands import CommandError, display_zone, local, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 
@@ -277,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_json = argparse.ArgumentParser(add_help=False, parents=[store_options])
     with_json.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
+    p = sub.add_parser("list", parents=[common, tz_options], help="the tickets that match, soonest deadline first")
+    add_list_arguments(p, _severity)
+
     # The connection options too (accepted, unused): every command that names a ticket takes them.
     p = sub.add_parser("timeline", parents=[common, store_options, tz_options], help="a ticket's timeline from the ticket store")
     p.add_argument("ticket_id", metavar="TICKET")
@@ -439,9 +444,14 @@ async def _run(args: argparse.Namespace) -> Any:
             raise UsageError(f"--at: {args.at.isoformat()} is more than 2 minutes in the future")
         if args.command == "pir" and args.held_on > (datetime.now(UTC) + timedelta(hours=14)).date():
             raise UsageError(f"--held-on: {args.held_on.isoformat()} is in the future: record the review once it took place")
-    elif args.command not in ("open", "show"):
+    elif args.command not in ("open", "show", "list"):
         raise UsageError(f"unknown command {args.command}")
-    if args.command == "show":
+    if args.command == "list":
+        try:
+            args.list_query = list_query(args, datetime.now(UTC))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if args.command in ("show", "list"):
         try:
             args.display_zone = display_zone(args.tz, os.environ.get("ESCALATOR_POLICY"))
         except CommandError as exc:
@@ -471,6 +481,8 @@ async def _run(args: argparse.Namespace) -> Any:
         doc = {"ticket_id": opened.ticket_id, "run_id": opened.run_id, "created": opened.created, "ui_url": opened.ui_url}
         verb = "opened" if opened.created else "already open"
         return doc, f"{verb}: {opened.ticket_id}\n  ui: {opened.ui_url}\n  next: escalator show {opened.ticket_id}"
+    if args.command == "list":
+        return await run_list(client, args.list_query, args.limit, args.display_zone)
     if args.command == "show":
         _DISPLAY["zone"] = args.display_zone
         _, status = await client.execution(args.ticket_id)

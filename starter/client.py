@@ -18,7 +18,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -32,6 +32,7 @@ from sla.event_time import MAX_AHEAD
 from sla.refusals import explain
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
+from workflows import search_attributes as sa
 from workflows.ticket import TicketWorkflow
 
 
@@ -112,6 +113,11 @@ class TicketClient:
                 # start was refused for bad input may be opened again with good input.
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                 static_summary=f"{ticket.customer} · {ticket.severity.label} · {ticket.title}",
+                # Listed and filterable from the start, even before (or without) a worker's first task.
+                search_attributes=TypedSearchAttributes([
+                    SearchAttributePair(sa.TICKET_ID, ticket.ticket_id), SearchAttributePair(sa.CUSTOMER, ticket.customer),
+                    SearchAttributePair(sa.SEVERITY, ticket.severity.value), SearchAttributePair(sa.TICKET_STATUS, "open"),
+                ]),
             )
             return Opened(ticket.ticket_id, handle.result_run_id, True, self.link(ticket.ticket_id))
         except WorkflowAlreadyStartedError:

@@ -41,6 +41,8 @@ ESCALATION_PATCH = "escalation-v1"
 DIGEST_PATCH = "overdue-digest-v1"
 # Before this patch, the SupportTier search attribute was not set.
 TIER_PATCH = "support-tier-v1"
+# Before this patch, tickets wrote the search attribute Status (not TicketStatus) and no Owner.
+OPERATOR_VIEW_PATCH = "ticket-status-owner-v1"
 # Before this patch, the stakeholder cadence reminded and escalated once per cycle, then went quiet.
 BEAT_PATCH = "status-beat-v1"
 # OUTBOX_PATCH (workflows/inbox.py): before it, the loop awaited each notification (10 activity
@@ -377,12 +379,18 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
         tier = state.tier if state.handoffs and workflow.patched(TIER_PATCH) else None
         if tier:
             values["tier"] = tier
+        # New tickets write TicketStatus (a custom `Status` hides the execution status in the UI's list) and Owner.
+        operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
+        owner = state.owner_handle if operator_view else None
+        if owner:
+            values["owner"] = owner
         if values != self._published:
             workflow.upsert_search_attributes([
                 sa.TICKET_ID.value_set(state.ticket.ticket_id),
                 sa.CUSTOMER.value_set(state.ticket.customer),
                 sa.SEVERITY.value_set(state.severity.value),
-                sa.STATUS.value_set(state.status.value),
+                (sa.TICKET_STATUS if operator_view else sa.STATUS).value_set(state.status.value),
+                *([sa.OWNER.value_set(owner) if owner else sa.OWNER.value_unset()] if operator_view else []),
                 sa.SLA_STATE.value_set(state.sla_state.value),
                 sa.NEXT_DUE_AT.value_set(nxt.due) if nxt else sa.NEXT_DUE_AT.value_unset(),
                 sa.ESCALATION_LEVEL.value_set(state.escalation_level),

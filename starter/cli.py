@@ -29,6 +29,7 @@ from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.list_command import add_list_arguments, run_list
 from starter.list_command import query as list_query
+from starter.dev_state import default_database_url
 from starter.stale_view import stale_view
 from starter.policy_commands import CommandError, display_zone, local, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 
@@ -265,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason")
 
     store_options = argparse.ArgumentParser(add_help=False)
-    store_options.add_argument("--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_URL),
-                               help=f"ticket store (env DATABASE_URL; default {DEFAULT_URL})")
+    store_options.add_argument("--database-url", default=default_database_url(),
+                               help=f"ticket store (env DATABASE_URL; default {DEFAULT_URL} here, else the last `escalator dev`'s)")
 
     tz_options = argparse.ArgumentParser(add_help=False)
     tz_options.add_argument("--tz", metavar="ZONE", default=os.environ.get("ESCALATOR_TZ"),
@@ -305,6 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _DISPLAY = {"zone": ZoneInfo("UTC")}  # set per command from --tz (default: the policy's calendar zone)
+
+
+def _given(args: argparse.Namespace) -> str:
+    """The connection options a command was given, for the hints it prints."""
+    flags = ""
+    for option, value, default in (("--address", args.address, "localhost:7233"), ("--namespace", args.namespace, "default"),
+                                   ("--ui-url", args.ui_url, "http://localhost:8233")):
+        if value != default:
+            flags += f" {option} {value}"
+    return flags
 
 
 def _iso(value: datetime | None) -> str:
@@ -480,7 +491,7 @@ async def _run(args: argparse.Namespace) -> Any:
         opened = await client.open(ticket, compare=COMPARED_ON_REOPEN + given)
         doc = {"ticket_id": opened.ticket_id, "run_id": opened.run_id, "created": opened.created, "ui_url": opened.ui_url}
         verb = "opened" if opened.created else "already open"
-        return doc, f"{verb}: {opened.ticket_id}\n  ui: {opened.ui_url}\n  next: escalator show {opened.ticket_id}"
+        return doc, f"{verb}: {opened.ticket_id}\n  ui: {opened.ui_url}\n  next: escalator show{_given(args)} {opened.ticket_id}"
     if args.command == "list":
         return await run_list(client, args.list_query, args.limit, args.display_zone)
     if args.command == "show":

@@ -22,6 +22,7 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
+from starter import dev_state
 from workflows import search_attributes
 
 _CLI_TYPES = {
@@ -140,12 +141,14 @@ def run_dev(args: argparse.Namespace) -> int:
         ui = f"http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}"
         flags = "" if args.port == 7233 else f" --address {address}"
         flags += "" if args.ui_port == 8233 else f" --ui-url {ui}"
+        dev_state.record(data_dir, address, ui)
         print(
             f"\nEscalation orchestrator is running.\n"
             f"  Temporal UI:  {ui}/namespaces/default/workflows\n"
             f"  Temporal:     {address} (namespace default, closed tickets kept {args.retention_days} days)\n"
             f"  Dev server:   pid {server.pid}, log {data_dir}/temporal-server.log\n"
-            f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n\n"
+            f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n"
+            f"  Ticket store: {(data_dir / 'tickets.db').resolve()} (found by `escalator timeline` from any folder)\n\n"
             f"Open a ticket from another terminal (.venv/bin/escalator or `source .venv/bin/activate`):\n"
             f"  escalator open{flags} --customer ACME --severity sev1 --title \"Checkout is down\"\n"
             f"  escalator show{flags} TICKET_ID\n"

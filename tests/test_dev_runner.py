@@ -30,8 +30,9 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def run_cli(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "starter", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+async def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "starter", *args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT, env=env, cwd=cwd)
     out, _ = await proc.communicate()
     return proc.returncode, out.decode()
 
@@ -40,9 +41,11 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
     port, ui_port = free_port(), free_port()
     address = f"127.0.0.1:{port}"
     stderr = open(tmp_path / "dev.stderr", "wb")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}  # where dev records its data folder
+    env.pop("DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "starter", "dev", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE, stderr=stderr,
+        stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
     )
     banner = ""
     try:
@@ -63,9 +66,18 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
 
         code, out = await run_cli("open", "--address", address, "--customer", "ACME", "--severity", "sev2", "--title", "t", "--id", "T-dev")
         assert code == 0, out
+        assert f"next: escalator show --address {address} T-dev" in out  # the hint carries the address it was given
         code, out = await run_cli("show", "--address", address, "T-dev")
         assert code == 0 and "Sev-2" in out, out
         assert (tmp_path / "data" / "temporal.db").exists()
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        for _ in range(50):  # from another folder, timeline finds the store dev uses
+            code, out = await run_cli("timeline", "T-dev", env=env, cwd=elsewhere)
+            if code == 0:
+                break
+            await asyncio.sleep(0.2)
+        assert code == 0 and "opened" in out, out
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)

@@ -302,7 +302,42 @@ def build_parser() -> argparse.ArgumentParser:
     from starter.dev import add_dev_arguments
 
     add_dev_arguments(p)
+    for name, example in EXAMPLES.items():
+        sub.choices[name].epilog = f"example: {example}"
+        sub.choices[name].formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
+
+
+EXAMPLES = {
+    "open": 'escalator open --customer ACME --severity sev1 --title "Checkout is down" --plan enterprise',
+    "list": "escalator list --breached --owner alice --due-within 2h",
+    "ack": "escalator ack T-5f0c1d2e3a --by alice   |   escalator ack T-5f0c1d2e3a --page engineering --by bob",
+    "commander": "escalator commander T-5f0c1d2e3a grace --by alice",
+    "status-update": 'escalator status-update T-5f0c1d2e3a --text "Failover in progress, next update 10:30" --by grace',
+    "escalate": 'escalator escalate T-5f0c1d2e3a --to l2 --note "restarts tried, logs attached" --by alice',
+    "deescalate": 'escalator deescalate T-5f0c1d2e3a --to l1 --note "config fixed, customer to confirm" --by bob',
+    "pir": "escalator pir T-5f0c1d2e3a --held-on 2026-11-30 --attendees grace,bob,alice --by grace",
+    "rca": "escalator rca T-5f0c1d2e3a --link https://wiki.example.com/rca/42 --by grace",
+    "action": 'escalator action T-5f0c1d2e3a --title "Alert on card declines" --owner bob --due 2026-12-04 --by grace',
+    "done": "escalator done T-5f0c1d2e3a action-1 --by bob",
+    "waive": 'escalator waive T-5f0c1d2e3a rca --reason "vendor outage: the vendor writes the RCA" --by grace',
+    "respond": "escalator respond T-5f0c1d2e3a --by alice --at 2026-11-30T09:59:00+01:00",
+    "message": "escalator message T-5f0c1d2e3a --message-id mail-8812",
+    "status": 'escalator status T-5f0c1d2e3a waiting_on_customer --by alice --reason "asked for logs"',
+    "wait-customer": 'escalator wait-customer T-5f0c1d2e3a --by alice --reason "asked for logs"',
+    "wait-third-party": 'escalator wait-third-party T-5f0c1d2e3a --by alice --reason "carrier ticket 5512"',
+    "resolve": 'escalator resolve T-5f0c1d2e3a --by alice --resolution "rolled back 4.2.1"',
+    "reopen": 'escalator reopen T-5f0c1d2e3a --by alice --reason "the customer still sees errors"',
+    "csat": 'escalator csat T-5f0c1d2e3a 5 --comment "fast and clear"',
+    "severity": 'escalator severity T-5f0c1d2e3a sev1 --by alice --reason "all EU customers affected"',
+    "show": "escalator show T-5f0c1d2e3a --tz America/New_York",
+    "timeline": "escalator timeline T-5f0c1d2e3a --json",
+    "db": "escalator db upgrade --database-url postgresql://escalator@db:5432/tickets",
+    "plan": "escalator plan --severity sev2 --plan premium --opened 2026-12-24T16:30:00+01:00",
+    "policy": "escalator policy check policies/default.toml --contacts policies/contacts.example.toml",
+    "dev": "escalator dev --port 7300 --ui-port 8300",
+}
+"""One example per command, shown at the end of its --help."""
 
 
 _DISPLAY = {"zone": ZoneInfo("UTC")}  # set per command from --tz (default: the policy's calendar zone)

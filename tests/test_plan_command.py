@@ -131,3 +131,14 @@ def test_policy_check_catches_contacts_that_cannot_work(capsys, tmp_path: Path) 
     assert "contacts.0 (account_manager, email): role account_manager is per customer: set customer" in err
     assert "contacts.1 (cfo, email): role 'cfo' is not in the policy" in err
     assert "warning: " in err and "role engineering_oncall has no contact" in err
+
+
+def test_every_command_has_an_example_in_its_help_and_there_is_a_version(capsys) -> None:
+    from starter.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name in sub.choices:
+        code, out, _ = run(capsys, name, "--help")
+        assert code == 0 and f"example: escalator {name}" in out, name
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("escalator ")

@@ -26,6 +26,7 @@ from activities.channels.delivery import OutboundMessage, PermanentDeliveryError
 from activities.channels.email import SmtpSettings
 from store.ticket_store import TicketStore
 from sla.contacts import Channel, Contact, Contacts, contacts_for, parse_contacts
+from sla.policy import PolicyError
 from sla.messages import Delivery, DeliveryRecord, Notification, RoleOutcome
 
 log = structlog.get_logger("escalator.notify")
@@ -63,8 +64,12 @@ class ContactsFile:
             return Contacts()
         stat = self.path.stat()
         if self._seen != (stat.st_mtime, stat.st_size):
-            self._contacts = parse_contacts(self.path.read_text(encoding="utf-8"), str(self.path))
             self._seen = (stat.st_mtime, stat.st_size)
+            try:
+                self._contacts = parse_contacts(self.path.read_text(encoding="utf-8"), str(self.path))
+            except (PolicyError, UnicodeDecodeError) as exc:
+                # A file broken while being edited must not stop every notification: keep the last good one.
+                log.error("contacts file unusable, keeping the last good one", path=str(self.path), error=str(exc).splitlines()[0])
         return self._contacts
 
 
@@ -192,7 +197,8 @@ class Notifier:
             contacts = self.contacts.current()
             counts = {"sent": 0, "skipped": 0, "failed": 0}
             unlogged: list[DeliveryRecord] = []
-            outcomes = [await self._role(note, role, contacts, message, counts, unlogged) for role in note.roles]
+            # Roles side by side: a receiver that is slow to answer delays only its own role.
+            outcomes = list(await asyncio.gather(*(self._role(note, role, contacts, message, counts, unlogged) for role in note.roles)))
         finally:
             beat.cancel()
         return Delivery(idempotency_key=note.idempotency_key, channel=",".join(note.roles) or "none",

@@ -422,7 +422,8 @@ def render_view(view: TicketView, link: str, now: datetime) -> str:
         for f in missed:
             note = " (withdrawn: a late message showed it was met)" if f.withdrawn else ""
             lines.append(f"    {_iso(f.due)}  {f.id.removeprefix(t.ticket_id + '/')}{note}")
-    undelivered = [f for f in s.fired if f.delivered is not True and not f.withdrawn]
+    undelivered = sorted((f for f in s.fired if f.delivered is not True and not f.withdrawn
+                          and set(f.outcomes.values()) != {"superseded"}), key=lambda f: f.due)
     if undelivered:
         lines.append("  notifications not (yet) delivered:")
         for f in undelivered:

@@ -169,7 +169,8 @@ class TicketStore:
             for e in events
         ] + [
             {"at": _utc(d["at"]), "recorded_at": _utc(d["at"]), "kind": f"delivery_{d['status']}", "event_id": d["idempotency_key"],
-             "detail": {"obligation": d["obligation_id"], "role": d["role"], "channel": d["channel"], "recipient": d["recipient"], "error": d["detail"]}}
+             "detail": {"obligation": d["obligation_id"], "role": d["role"], "channel": d["channel"], "recipient": d["recipient"],
+                        ("answer" if d["status"] == "sent" else "error"): d["detail"]}}
             for d in sent
         ]
         rows.sort(key=lambda r: r["at"])

@@ -19,7 +19,6 @@ from store.schema import deliveries
 from store.ticket_store import TicketStore
 from tests.receivers import HttpReceiver
 from tests.test_escalation_workflow import walk_to
-from tests.test_lifecycle_workflow import policy_file
 from tests.test_ticket_workflow import open_ticket, state_after_snapshot
 from worker.main import build_worker
 from workflows.ticket import TicketWorkflow
@@ -82,6 +81,8 @@ async def test_a_primary_down_from_1h55_to_2h12_gets_its_fallback_at_2h05_and_th
             t0, tid = opened.opened_at, opened.ticket_id
             await walk_to(ts_env, t0, timedelta(hours=1, minutes=55))
             primary.default = (503, b"busy", {})
+            await walk_to(ts_env, t0, timedelta(hours=2, minutes=6))
+            meanwhile = await handle.query(TicketWorkflow.state)  # both roles reached: it says so while the primary is retried
             await walk_to(ts_env, t0, timedelta(hours=2, minutes=12))
             recovered_from = len(primary.requests)
             primary.default = (200, b"ok", {})
@@ -115,6 +116,8 @@ async def test_a_primary_down_from_1h55_to_2h12_gets_its_fallback_at_2h05_and_th
     assert due <= reminded_at < due + timedelta(seconds=1)
     fired = next(f for f in view.state.fired if f.id == breach)
     assert fired.outcomes == {"support_l1": "delivered_by_fallback", "support_manager": "delivered"} and fired.delivered is True
+    early = next(f for f in meanwhile.state.fired if f.id == breach)
+    assert early.outcomes == fired.outcomes and early.delivered is True
     _, rows = store.timeline(tid)
     assert any(r["kind"] == "delivery" and r["detail"]["obligation"] == breach for r in rows)
 
@@ -261,3 +264,56 @@ async def test_pagerduty_repeats_re_alert_one_incident_an_ack_acknowledges_it_an
     assert events.index(("acknowledge", engineering)) < events.index(("resolve", engineering))
     assert all(json.loads(r.body)["routing_key"] == "R0UTINGKEY" for r in pd.requests)
     assert view.state.status.value == "solved"
+
+
+async def test_a_slow_receiver_delays_only_its_own_role_and_a_refusal_is_told(store, ts_env: WorkflowEnvironment, tmp_path: Path, monkeypatch) -> None:
+    import asyncio
+
+    slow, refusing, healthy = HttpReceiver(), HttpReceiver(default=(410, b"gone", {})), HttpReceiver()
+    slow.hold = lambda r: "/first_response/1/breach" in r.headers.get("webhook-id", "")
+    settings = contacts_file(tmp_path, monkeypatch, [("support_l1", slow.url("/support_l1"), False),
+                                                      ("incident_commander", refusing.url("/incident_commander"), False)]
+                             + [(role, healthy.url("/" + role), False) for role in HEALTHY if role != "incident_commander"])
+    log = AttemptLog(store, settings)
+    try:
+        async with build_worker(ts_env.client, task_queue="tq", store=store, notify=log.notify):
+            opened, handle = await open_ticket(ts_env, "tq", severity="sev1")
+            await state_after_snapshot(handle)
+            t0, tid = opened.opened_at, opened.ticket_id
+            await walk_to(ts_env, t0, timedelta(minutes=31))  # the 30-minute reminder: refused by the commander's only contact
+            await walk_to(ts_env, t0, timedelta(hours=1, minutes=59, seconds=59))
+            sleeping = asyncio.create_task(walk_to(ts_env, t0, timedelta(hours=2, minutes=1)))
+            assert await asyncio.to_thread(slow.held.wait, 30), "the breach never reached the slow receiver"
+            breach = f"{tid}/first_response/1/breach"
+            for _ in range(50):  # while support_l1's receiver holds its answer, the manager already has the breach
+                if breach in ids(healthy, "/support_manager"):
+                    break
+                await asyncio.sleep(0.1)
+            manager_got_it = breach in ids(healthy, "/support_manager")
+            slow.release.set()
+            await sleeping
+            view = await handle.query(TicketWorkflow.state)
+    finally:
+        for r in (slow, refusing, healthy):
+            r.close()
+    assert manager_got_it
+    told = log.of(f"{tid}/status_update/1/breach/delivery_failed")
+    assert len(told) == 1 and told[0][0].summary.startswith("refused by every contact, to incident_commander: ")
+    reminder = next(f for f in view.state.fired if f.id == f"{tid}/status_update/1/breach")
+    assert reminder.delivered is False and reminder.outcomes["incident_commander"].startswith("refused: webhook")
+
+
+async def test_missed_beats_found_late_go_out_as_one_digest(store, ts_env: WorkflowEnvironment) -> None:
+    from sla.ticket import TicketOpened
+    from tests.test_ticket_workflow import RecordingNotifier
+
+    notifier = RecordingNotifier(store)
+    now = await ts_env.get_current_time()
+    opened = TicketOpened(ticket_id="T-late-beats", customer="ACME", title="t", severity="sev1", opened_at=now - timedelta(minutes=95))
+    async with build_worker(ts_env.client, task_queue="tq", store=store, notify=notifier.notify):
+        handle = await ts_env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue="tq")
+        await state_after_snapshot(handle)
+        await ts_env.sleep(timedelta(seconds=5))
+    to_commander = [n for n in notifier.sent if n.roles == ["incident_commander"]]
+    assert len(to_commander) == 1 and to_commander[0].kind == "digest"
+    assert to_commander[0].summary.startswith("3 overdue: status update due: Sev-1, 30m; status update due: Sev-1, 30m (2 in a row")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from policies import DEFAULT_POLICY
 from sla.messages import Acknowledge, CustomerMessage, Reopen, Resolve, Respond, SeverityPlanChange, StatusChange
 from sla.planner import ObligationKind
-from sla.ticket import ClockName, TicketOpened, TicketStatus
+from sla.ticket import ClockName, TicketStatus
 from starter.client import TicketClient, TicketError
 from tests.test_ticket_workflow import RecordingNotifier, open_ticket, state_after_snapshot
 from worker.main import build_worker

@@ -35,7 +35,9 @@ class TicketOutbox:
     def _enqueue(self, note: Notification, fired_ids: list[str], alert: bool = True) -> None:
         now = workflow.now()
         for pending in delivery.superseded_by(note.idempotency_key, self._deliveries):
-            if pending.note.idempotency_key not in self._in_flight:
+            if pending.note.idempotency_key in self._in_flight:
+                self._superseded.add(pending.note.idempotency_key)  # settled when its attempt ends
+            else:
                 self._finish(pending, "superseded")
         self._deliveries.append(PendingDelivery(note=note, fired_ids=fired_ids, first_at=now, next_at=now, alert=alert))
 
@@ -83,28 +85,36 @@ class TicketOutbox:
         pending.attempts += 1
         delivery.merge(pending, outcomes)
         again = delivery.to_retry(pending)
+        if pending.note.idempotency_key in self._superseded:  # its breach went out while this attempt ran
+            self._superseded.discard(pending.note.idempotency_key)
+            self._finish(pending, "superseded")
+            return
         if not again:
             self._finish(pending)
+            refused = [role for role, o in pending.outcomes.items() if o.status == "refused"]
+            if refused and pending.alert and rules.delivery_failed:
+                self._alert_delivery_failed(pending, refused, "refused by every contact")
             return
         give_up_at = pending.first_at + timedelta(seconds=rules.give_up_after.seconds(0))
         if now >= give_up_at:
             given_up = delivery.give_up(pending, again)
             self._finish(pending)
             if given_up and pending.alert and rules.delivery_failed:
-                self._alert_delivery_failed(pending, given_up)
+                self._alert_delivery_failed(pending, given_up, f"not delivered within {rules.give_up_after}")
             return
         fallback_at = pending.first_at + timedelta(seconds=rules.fallback_after.seconds(0))
         pending.next_at = delivery.next_attempt(pending.attempts, now, fallback_at, give_up_at)
         # The attempt at (or after) the end of the fallback window is the one that uses the fallbacks.
         pending.note = pending.note.model_copy(update={"roles": again, "use_fallback": again if pending.next_at >= fallback_at else []})
+        self._settle_fired(pending)  # what is known already: a role reached, or refused, shows at once
 
-    def _alert_delivery_failed(self, pending: PendingDelivery, roles: list[str]) -> None:
+    def _alert_delivery_failed(self, pending: PendingDelivery, roles: list[str], why: str) -> None:
         note = pending.note
         rules = self._policy.notifications
         self._enqueue(note.model_copy(update={
             "idempotency_key": f"{note.idempotency_key}/delivery_failed", "kind": "delivery_failed", "roles": list(rules.delivery_failed),
             "done": [], "use_fallback": [],
-            "summary": f"not delivered to {', '.join(roles)} within {rules.give_up_after}: {note.summary}",
+            "summary": f"{why}, to {', '.join(roles)}: {note.summary}",
         }), [], alert=False)
 
     def _finish(self, pending: PendingDelivery, override: str | None = None) -> None:
@@ -113,13 +123,18 @@ class TicketOutbox:
         if override:
             for role in pending.note.roles:
                 pending.outcomes[role] = RoleOutcome(role=role, status=override, detail=pending.outcomes.get(role, RoleOutcome(role=role, status="pending")).detail)
+        words = self._settle_fired(pending)
+        self._event("delivery", obligation=pending.note.idempotency_key, attempts=pending.attempts,
+                    outcome="; ".join(f"{role} {text}" for role, text in words.items()) or None)
+
+    def _settle_fired(self, pending: PendingDelivery) -> dict[str, str]:
+        """Write what is known of each role into the fired obligations this delivery serves."""
         words = delivery.describe(pending.outcomes)
         for fired in self._state.fired:
             if fired.id in pending.fired_ids and not fired.withdrawn:
                 fired.outcomes.update({role: words[role] for role in words if fired.roles is None or role in fired.roles})
                 fired.delivered = delivery.all_reached(fired.roles or list(words), fired.outcomes)
-        self._event("delivery", obligation=pending.note.idempotency_key, attempts=pending.attempts,
-                    outcome="; ".join(f"{role} {text}" for role, text in words.items()) or None)
+        return words
 
     async def _drain_deliveries(self, closing: bool) -> None:
         """Before continue-as-new: let attempts in flight end (the rest travel on). Before the

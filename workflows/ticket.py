@@ -25,11 +25,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
     from sla.policy import PolicySnapshot
-    from sla.ticket import ClockName, FiredObligation, TicketOpened, TicketState, TicketStatus
+    from sla.ticket import ClockName, FiredObligation, TicketState, TicketStatus
     from workflows import contract
-    from workflows import search_attributes as sa
 from workflows.inbox import LIFECYCLE_PATCH, MESSAGES, OUTBOX_PATCH, TicketInbox
 from workflows.outbox import TicketOutbox
+from workflows.publish import TicketPublisher
 
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=10)
 
@@ -39,10 +39,6 @@ STORE_PATCH = "ticket-store-v1"
 ESCALATION_PATCH = "escalation-v1"
 # Before this patch, obligations found late were notified one by one; now one digest per role.
 DIGEST_PATCH = "overdue-digest-v1"
-# Before this patch, the SupportTier search attribute was not set.
-TIER_PATCH = "support-tier-v1"
-# Before this patch, tickets wrote the search attribute Status (not TicketStatus) and no Owner.
-OPERATOR_VIEW_PATCH = "ticket-status-owner-v1"
 # Before this patch, the stakeholder cadence reminded and escalated once per cycle, then went quiet.
 BEAT_PATCH = "status-beat-v1"
 # OUTBOX_PATCH (workflows/inbox.py): before it, the loop awaited each notification (10 activity
@@ -54,7 +50,7 @@ BACKGROUND_STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maxi
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
-class TicketWorkflow(TicketInbox, TicketOutbox):
+class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
     @workflow.init
     def __init__(self, raw: RawValue) -> None:
         # The input is checked here, not by the SDK's decoder: a bad start must fail the ticket at
@@ -71,6 +67,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
         self._deliveries: list[PendingDelivery] = []  # notifications still being delivered (workflows/outbox.py)
         self._delivery_log: list[DeliveryRecord] = []  # delivery log lines the notifier could not write
         self._in_flight: set[str] = set()  # keys of deliveries with an attempt running
+        self._superseded: set[str] = set()  # in-flight deliveries whose breach went out meanwhile
         self._flushing = False
         self._flush_retry_at: datetime | None = None
         self._wakes: dict[datetime, asyncio.Task] | None = None  # with the outbox: wake-up timers by instant, never cancelled
@@ -271,8 +268,11 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
         roles_of = {ob.id: self._apply(ob) for ob in late}
         now = workflow.now()
         while True:
-            # Acting on one may make others due at once (a step anchored on another): same digest.
-            more = [ob for ob in plan(self._policy, self._state, now, beat=self._beat)
+            # Acting on one may make others due at once (a step anchored on another, the next missed
+            # beat): same digest. The planner sees the ones taken as acted on.
+            taken = [FiredObligation(id=oid, kind="taken", due=now, fired_at=now) for oid in roles_of]
+            probe = self._state.model_copy(update={"fired": self._state.fired + taken})
+            more = [ob for ob in plan(self._policy, probe, now, beat=self._beat)
                     if (now - ob.due).total_seconds() > LATE_AFTER_SECONDS and ob.id not in roles_of]
             if not more:
                 break
@@ -365,62 +365,6 @@ class TicketWorkflow(TicketInbox, TicketOutbox):
             kind = ("correction_sent" if ob.kind is ObligationKind.CORRECTION
                     else "status_update_sent" if ob.clock is ClockName.STATUS_UPDATE else "escalation_sent")
             self._event(kind, at=ob.due, obligation=ob.id, delivered=delivered, notified=",".join(ob.roles or []) or None)
-
-    def _publish(self, upcoming: list[Obligation], now: datetime) -> None:
-        """Keep search attributes and the current details in step with the state."""
-        state = self._state
-        nxt = upcoming[0] if upcoming else None
-        values = {
-            "ticket_id": state.ticket.ticket_id, "customer": state.ticket.customer, "severity": state.severity.value,
-            "status": state.status.value, "sla_state": state.sla_state.value, "next_due": nxt.due if nxt else None,
-            "level": state.escalation_level, "commander": state.commander is not None,
-        }
-        # Only a ticket that has been handed off sets SupportTier: older tickets' histories stay as they were.
-        tier = state.tier if state.handoffs and workflow.patched(TIER_PATCH) else None
-        if tier:
-            values["tier"] = tier
-        # New tickets write TicketStatus (a custom `Status` hides the execution status in the UI's list) and Owner.
-        operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
-        owner = state.owner_handle if operator_view else None
-        if owner:
-            values["owner"] = owner
-        if values != self._published:
-            workflow.upsert_search_attributes([
-                sa.TICKET_ID.value_set(state.ticket.ticket_id),
-                sa.CUSTOMER.value_set(state.ticket.customer),
-                sa.SEVERITY.value_set(state.severity.value),
-                (sa.TICKET_STATUS if operator_view else sa.STATUS).value_set(state.status.value),
-                *([sa.OWNER.value_set(owner) if owner else sa.OWNER.value_unset()] if operator_view else []),
-                sa.SLA_STATE.value_set(state.sla_state.value),
-                sa.NEXT_DUE_AT.value_set(nxt.due) if nxt else sa.NEXT_DUE_AT.value_unset(),
-                sa.ESCALATION_LEVEL.value_set(state.escalation_level),
-                sa.COMMANDER_ASSIGNED.value_set(state.commander is not None),
-                *([sa.SUPPORT_TIER.value_set(tier)] if tier else []),
-            ])
-            self._published = values
-        lines = [f"**{state.status.label}**, {state.severity.label}, SLA {state.sla_state.value}."]
-        if nxt:
-            lines.append(f"Waiting for: {nxt.summary}, at {self._local(nxt.due)}.")
-        elif state.status is not TicketStatus.CLOSED:
-            lines.append("Nothing due: waiting for the next message.")
-        if state.acknowledged_by:
-            lines.append(f"Owner: {state.acknowledged_by}.")
-        if state.escalation_level:
-            lines.append(f"Escalation level {state.escalation_level}; incident commander: {state.commander or 'none yet'}.")
-        if state.handoffs:
-            last = state.handoffs[-1]
-            picked = f"picked up by {last.picked_up_by}" if last.picked_up_by else "not picked up yet"
-            lines.append(f"With tier {last.to_tier} since {self._local(last.at)} ({picked}).")
-        if self._runs:
-            lines.append(f"History {self._runs + 1} of this ticket (continued as new).")
-        workflow.set_current_details("\n\n".join(lines))
-
-    def _local(self, instant: datetime) -> str:
-        """An instant for the UI's current details: the policy's zone, to the minute, with its offset.
-        No "in 29m": the details are read long after they are written."""
-        zone = self._policy.calendar(None).zone if self._snapshot else None
-        local = instant.astimezone(zone) if zone else instant
-        return local.strftime("%Y-%m-%d %H:%M ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:] + (f" ({zone.key})" if zone else "")
 
     def _touch(self) -> TicketState:
         self._changed = True

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from sla.messages import TicketMessage
 from sla.planner import plan
 from sla.policy import Policy
-from sla.refusals import reason
 from sla.ticket import FiredObligation, TicketState
 
 MAX_AHEAD = timedelta(minutes=2)
@@ -118,7 +117,6 @@ def correction(kind: str, what: str, at: datetime, now: datetime, zone: ZoneInfo
             f"reported {reported:%H:%M:%S}" + ("" if same_day else f" on {reported:%Y-%m-%d}"))
 
 
-refusal = reason  # a refused message's reason, in one line (sla/refusals.py)
 
 
 def _iso(t: datetime) -> str:

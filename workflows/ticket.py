@@ -401,7 +401,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
             try:  # other messages may have applied meanwhile: the order rule and the message's own, again
                 self._validate(name, request)
             except ValueError as err:
-                raise ApplicationError(event_time.refusal(err), type="MessageRefused", non_retryable=True) from None
+                raise ApplicationError(refusals.reason(err), type="MessageRefused", non_retryable=True) from None
         if event_time.is_duplicate(self._state, request):
             return self._state
         now = workflow.now()
@@ -441,7 +441,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
             request = rule.model.model_validate(raw)
             self._validate(name, request)
         except ValueError as err:
-            reason = event_time.refusal(err)
+            reason = refusals.reason(err)
             self._event("refused", update=name, event=raw.get("event_id") if isinstance(raw, dict) else None, reason=reason)
             workflow.logger.warning("message refused", extra={"update": name, "reason": reason})
             self._touch()

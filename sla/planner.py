@@ -271,6 +271,15 @@ def _share_elapsed(policy: Policy, state: TicketState, clock: ClockName, percent
     return instant
 
 
+def _after(policy: Policy, start: datetime, duration: Duration) -> datetime:
+    """`start` plus `duration`: elapsed time, or open time on the default calendar for a business duration."""
+    if not duration.business:
+        return start + timedelta(seconds=duration.seconds(0))
+    calendar = policy.calendar(None)
+    (due,) = calendar.advance(start, [duration.seconds(calendar.business_day_seconds)])
+    return due
+
+
 def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligation]:
     """The next firing of each step of the severity's escalation matrix that is still live.
 
@@ -305,8 +314,9 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
         counted_on = calendar if step.after.business else policy.calendar("24x7")
         (first,) = counted_on.advance(anchor, [step.after.seconds(calendar.business_day_seconds)])
         # A repeat comes an interval after the last firing, whether that was on time, early (a jump)
-        # or a re-escalation after an acknowledgement that led to nothing.
-        due = record.fired[-1] + timedelta(seconds=step.repeat_every.seconds(0)) if fired and step.repeat_every else first
+        # or a re-escalation after an acknowledgement that led to nothing; a business interval
+        # counts open time on the policy's calendar ("every 3 business hours" skips the night).
+        due = _after(policy, record.fired[-1], step.repeat_every) if fired and step.repeat_every else first
         repeat = f" (repeat {fired} of {step.repeat_limit})" if fired else ""
         found.append(Obligation(
             id=f"{state.ticket.ticket_id}/escalation/{step.id}/{fired + 1}", kind=ObligationKind.ESCALATION, due=due,

@@ -190,9 +190,15 @@ class StatusUpdateRules(_Strict):
     """The stakeholder cadence (the status_update clock): who is reminded, and who hears when it slips."""
 
     remind: list[Name] = Field(default_factory=list, description="Roles reminded when an update is due.")
-    escalate_after: Duration = Field(default=Duration.parse("15m"))
+    escalate_after: Duration = Field(default=Duration.parse("15m"), description="Wall-clock: the beat is elapsed time (Sev-1 is 24x7).")
     escalate_to: list[Name] = Field(default_factory=list, description="Roles told when an update is still missing escalate_after later.")
     post_to: list[Name] = Field(default_factory=list, description="Roles each posted update goes to (the stakeholders' channel).")
+
+    @model_validator(mode="after")
+    def _wall_clock(self) -> "StatusUpdateRules":
+        if self.escalate_after.business:
+            raise ValueError("escalate_after: give a wall-clock duration such as '15m' (the status beat counts elapsed time)")
+        return self
 
 
 class PostIncidentRules(_Strict):
@@ -204,6 +210,13 @@ class PostIncidentRules(_Strict):
     remind_before: list[Duration] = Field(default_factory=lambda: [Duration.parse("24h")], description="Reminders this long before each deadline (wall-clock).")
     remind: list[Name] = Field(default_factory=list, description="Roles reminded (the owner of an action is named in the message).")
     escalate_to: list[Name] = Field(default_factory=list, description="Roles told when a deadline is missed.")
+
+    @model_validator(mode="after")
+    def _wall_clock_leads(self) -> "PostIncidentRules":
+        for i, lead in enumerate(self.remind_before):
+            if lead.business:
+                raise ValueError(f"remind_before.{i}: give a wall-clock lead such as '24h' (counted back from the deadline)")
+        return self
 
 
 class Policy(_Strict):

@@ -14,6 +14,7 @@ from sla.messages import (
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange,
 )
+from sla.planner import Obligation, ObligationKind
 from sla.policy import Policy
 from sla.ticket import (
     ClockName, ClockRecord, Handoff, ManagementEscalation, Pause, PostIncidentItem, SeverityChange, StepRecord, TicketState,
@@ -332,6 +333,26 @@ def apply_page_ack(state: TicketState, request: AcknowledgePage, now: datetime) 
     record = state.escalations[request.step]
     record.acked_by = request.by.strip()
     record.acked_at = now
+
+
+def apply_obligation(policy: Policy, state: TicketState, ob: Obligation) -> list[str]:
+    """The state change an obligation makes when it falls due (dated at its due instant, not at
+    whenever it was acted on); returns the roles it notifies. The workflow and the dry run both
+    act through this. An auto-solve resolves; opening its post-incident obligations is the
+    caller's (the workflow does it behind a patch)."""
+    if ob.kind is ObligationKind.AUTO_CLOSE:
+        apply_close(state, ob.due)
+        return []
+    if ob.kind is ObligationKind.AUTO_SOLVE:
+        apply_resolve(policy, state, ob.due)
+    if ob.kind is ObligationKind.ESCALATION and "/escalation/" in ob.id:
+        step, firing = ob.id.split("/escalation/")[1].split("/")[:2]
+        if firing.startswith("ack_timeout"):
+            record_ack_timeout(state, step)
+        record_escalation(state, step, ob.due)
+    if ob.kind is ObligationKind.BREACH and ob.clock is not None and state.clocks[ob.clock].breached_at is None:
+        state.clocks[ob.clock].breached_at = ob.due
+    return ob.roles if ob.roles is not None else (policy.notifications.get(ob.kind.value, []) or [])
 
 
 def record_escalation(state: TicketState, step: str, at: datetime) -> None:

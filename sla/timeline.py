@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sla.calendar import Span
-from sla.lifecycle import record_escalation
-from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, escalation_obligations, plan, status_beat
+from sla import lifecycle
+from sla.messages import AcknowledgePage, DesignateCommander, Respond
+from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, plan
 from sla.policy import Policy
 from sla.ticket import ClockName, ClockRecord, FiredObligation, Pause, TicketOpened, TicketState, TicketStatus
 
@@ -43,42 +44,66 @@ def hypothetical(policy: Policy, ticket: TicketOpened, pauses: list[Span], pause
     return state
 
 
+class DryRunAction(BaseModel):
+    """Something the dry run does at an instant: respond, acknowledge a step's page, designate a
+    commander, resolve (`escalator plan --respond-at ... --ack-page STEP@... --commander-at ... --resolve-at ...`)."""
+
+    at: datetime
+    kind: str = Field(pattern="^(respond|ack_page|commander|resolve)$")
+    step: str | None = None
+
+
 def timeline(
     policy: Policy, ticket: TicketOpened, now: datetime, pauses: list[Span] = (),
     horizon: datetime | None = None, paused_as: TicketStatus = TicketStatus.WAITING_ON_CUSTOMER,
+    actions: list[DryRunAction] = (),
 ) -> Timeline:
-    """Every obligation from open onward if nobody acted, earliest first.
+    """Every obligation from open onward, earliest first, as the workflow would act on them.
 
-    Recurring obligations (the status-update beat: a reminder each interval nobody posts, and
-    its escalation) are listed up to `horizon`, or else up to the resolution deadline.
+    The dry run is the workflow's own loop without the waiting: ask the planner what is next,
+    act on it through the same rules (a breach happens at its due instant, so steps anchored on
+    breaches and their repeats follow), and apply the given `actions` at their instants. Listed
+    up to `horizon`, or else up to the resolution deadline.
     """
     state = hypothetical(policy, ticket, list(pauses), paused_as)
     targets = {name: effective_target(policy, state, record) for name, record in state.clocks.items()}
-    entries = [
-        TimelineEntry(obligation=ob, target=targets[ob.clock], overdue=ob.due <= now)
-        for ob in plan(policy, state, now, escalation=False)
-        if ob.clock is not ClockName.STATUS_UPDATE
-    ]
-    cadence = state.clocks.get(ClockName.STATUS_UPDATE)
     resolution = targets.get(ClockName.RESOLUTION)
-    limit = horizon or (resolution.due if resolution else None)
-    if cadence is not None and limit is not None:
-        # Nobody posts: the beat goes on, a reminder each interval and its escalation after it.
-        target = targets[ClockName.STATUS_UPDATE]
-        for _ in range(MAX_RECURRENCES):
-            beat = status_beat(policy, state, cadence, target, {f.id for f in state.fired}, escalate=True)
-            if not beat or min(ob.due for ob in beat) > limit:
-                break
-            ob = min(beat, key=lambda o: o.due)
-            entries.append(TimelineEntry(obligation=ob, target=target, overdue=ob.due <= now))
-            state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=ob.due))
-    # The escalation matrix if nobody acknowledges: each step fires, then repeats to its limit.
+    limit = horizon or (resolution.due if resolution and resolution.due else None)
+    to_do = sorted(actions, key=lambda a: a.at)
+    entries: list[TimelineEntry] = []
+    cursor = ticket.opened_at
     for _ in range(MAX_RECURRENCES):
-        steps = escalation_obligations(policy, state)
-        if not steps:
+        lifecycle.sync_cadence(policy, state, cursor)
+        upcoming = plan(policy, state, cursor)
+        nxt = upcoming[0] if upcoming else None
+        if to_do and (nxt is None or to_do[0].at <= nxt.due):
+            cursor = _act(policy, state, to_do.pop(0))
+            continue
+        if nxt is None or (limit is not None and nxt.due > limit):
             break
-        step = min(steps, key=lambda ob: ob.due)
-        entries.append(TimelineEntry(obligation=step, overdue=step.due <= now))
-        record_escalation(state, step.id.split("/escalation/")[1].split("/")[0], step.due)
-    entries.sort(key=lambda e: (e.obligation.due, e.obligation.kind is ObligationKind.BREACH))
+        record = state.clocks.get(nxt.clock) if nxt.clock else None
+        target = effective_target(policy, state, record) if record is not None else None
+        entries.append(TimelineEntry(obligation=nxt, target=target, overdue=nxt.due <= now))
+        lifecycle.apply_obligation(policy, state, nxt)
+        if nxt.kind is ObligationKind.AUTO_SOLVE:
+            lifecycle.open_post_incident(policy, state, nxt.due)
+        state.fired.append(FiredObligation(id=nxt.id, kind=nxt.kind.value, clock=nxt.clock, due=nxt.due, fired_at=nxt.due))
+        cursor = max(cursor, nxt.due)
+        if state.status is TicketStatus.CLOSED:
+            break
     return Timeline(targets=[t for t in targets.values() if t is not None], entries=entries)
+
+
+def _act(policy: Policy, state: TicketState, action: DryRunAction) -> datetime:
+    """Apply a dry-run action at its instant, through the lifecycle's own rules; returns that instant."""
+    at = action.at
+    if action.kind == "respond" and not state.finished:
+        lifecycle.apply_respond(policy, state, Respond(by="dry-run"), at)
+    elif action.kind == "commander" and not state.finished:
+        lifecycle.apply_commander(state, DesignateCommander(name="dry-run", by="dry-run"), at)
+    elif action.kind == "ack_page" and action.step in state.escalations and state.escalations[action.step].fired:
+        lifecycle.apply_page_ack(state, AcknowledgePage(step=action.step, by="dry-run"), at)
+    elif action.kind == "resolve" and not state.finished:
+        lifecycle.apply_resolve(policy, state, at)
+        lifecycle.open_post_incident(policy, state, at)
+    return at

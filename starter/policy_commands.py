@@ -18,7 +18,7 @@ from sla.durations import Duration
 from sla.policy import Policy, PolicyError, digest, parse_policy, take_snapshot
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketStatus
-from sla.timeline import timeline
+from sla.timeline import DryRunAction, timeline
 
 
 class CommandError(Exception):
@@ -68,8 +68,40 @@ def add_plan_arguments(p: argparse.ArgumentParser, instant) -> None:
     p.add_argument("--paused-until", type=instant, action="append", default=[], help="end of the matching pause; omit the last one for a pause still on at --now")
     p.add_argument("--paused-as", default=TicketStatus.WAITING_ON_CUSTOMER.value, choices=[TicketStatus.WAITING_ON_CUSTOMER.value, TicketStatus.WAITING_ON_THIRD_PARTY.value],
                    help="the status the pauses stand for (default waiting_on_customer); each clock pauses as the policy says")
+    p.add_argument("--respond-at", type=instant, metavar="ISO", help="the dry run responds to the customer then (meets the response clocks)")
+    p.add_argument("--ack-page", action="append", default=[], metavar="STEP@ISO", help="the dry run acknowledges that step's page then; repeatable")
+    p.add_argument("--commander-at", type=instant, metavar="ISO", help="the dry run designates an incident commander then")
+    p.add_argument("--resolve-at", type=instant, metavar="ISO", help="the dry run resolves the ticket then (post-incident obligations follow)")
     p.add_argument("--tz", help="time zone to show instants in (default: the policy's default calendar's)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document: a list of obligations")
+
+
+def _instant_arg(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("has no UTC offset")
+    return value
+
+
+def dry_run_actions(args: argparse.Namespace, instant_parser, steps: set[str]) -> list[DryRunAction]:
+    """The --respond-at, --ack-page, --commander-at and --resolve-at of a dry run; CommandError naming the option."""
+    actions = [DryRunAction(at=at, kind=kind) for kind, at in (("respond", args.respond_at), ("commander", args.commander_at),
+                                                               ("resolve", args.resolve_at)) if at is not None]
+    for value in args.ack_page:
+        step, sep, when = value.partition("@")
+        if not sep:
+            raise CommandError(f"--ack-page: {value!r} is not STEP@ISO, e.g. engineering@2026-11-30T16:10:00+01:00")
+        if step not in steps:
+            raise CommandError(f"--ack-page: {step!r} is not an escalation step of this severity (have {', '.join(sorted(steps)) or 'none'})")
+        try:
+            at = instant_parser(when)
+        except ValueError:
+            raise CommandError(f"--ack-page: {when!r} is not an ISO 8601 instant with an offset") from None
+        actions.append(DryRunAction(at=at, kind="ack_page", step=step))
+    for action in actions:
+        if action.at < args.opened:
+            raise CommandError(f"--{action.kind.replace('_', '-')}{'-at' if action.kind != 'ack_page' else ''}: {action.at.isoformat()} is before the ticket opens")
+    return actions
 
 
 @dataclass
@@ -115,7 +147,8 @@ def run_plan(args: argparse.Namespace) -> PlanResult:
     ticket = TicketOpened(ticket_id="PLAN", customer="PLAN", title="dry run", severity=severity, channel="cli",
                           opened_at=args.opened, plan=args.customer_plan, category=args.category)
     now = args.now or args.opened
-    planned = timeline(snapshot.policy, ticket, now, pauses, horizon, TicketStatus(args.paused_as))
+    actions = dry_run_actions(args, instant_parser=_instant_arg, steps={s.id for s in policy.escalation.get(severity, [])})
+    planned = timeline(snapshot.policy, ticket, now, pauses, horizon, TicketStatus(args.paused_as), actions)
     entries = planned.entries
 
     doc = [

@@ -293,23 +293,11 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
 
     def _apply(self, ob: Obligation) -> list[str]:
         """The state change an obligation makes when it falls due; returns the roles it notifies."""
-        state = self._state
-        # Lifecycle moves are dated at their due instant, not at whenever this task ran.
-        if ob.kind is ObligationKind.AUTO_CLOSE:
-            lifecycle.apply_close(state, ob.due)
-            return []
+        roles = lifecycle.apply_obligation(self._policy, self._state, ob)
         if ob.kind is ObligationKind.AUTO_SOLVE:
-            lifecycle.apply_resolve(self._policy, state, ob.due)
             self._open_post_incident(ob.due)
             self._resolve_pages()
-        if ob.kind is ObligationKind.ESCALATION and "/escalation/" in ob.id:
-            step, firing = ob.id.split("/escalation/")[1].split("/")[:2]
-            if firing.startswith("ack_timeout"):
-                lifecycle.record_ack_timeout(state, step)
-            lifecycle.record_escalation(state, step, ob.due)
-        if ob.kind is ObligationKind.BREACH and ob.clock is not None and state.clocks[ob.clock].breached_at is None:
-            state.clocks[ob.clock].breached_at = ob.due
-        return ob.roles if ob.roles is not None else self._policy.notifications.get(ob.kind.value, [])
+        return roles
 
     def _record(self, ob: Obligation, roles: list[str], delivered: bool | None, digest: bool = False, superseded: bool = False) -> None:
         self._state.fired.append(FiredObligation(id=ob.id, kind=ob.kind.value, clock=ob.clock, due=ob.due, fired_at=workflow.now(),

@@ -39,16 +39,18 @@ def check_event_time(state: TicketState, request: TicketMessage, now: datetime) 
         return
     if at > now + MAX_AHEAD:
         raise ValueError(f"occurred_at: {_iso(at)} is more than {int(MAX_AHEAD.total_seconds() // 60)} minutes ahead of the ticket's time ({_iso(now)})")
-    if at < state.ticket.opened_at:
+    if at < state.ticket.opened_at - MAX_AHEAD:
         raise ValueError(f"occurred_at: {_iso(at)} is before the ticket was opened ({_iso(state.ticket.opened_at)})")
     if state.last_message_at is not None and at < state.last_message_at:
         raise ValueError(f"occurred_at: {_iso(at)} would precede the last message applied to the ticket "
                          f"({state.last_message or 'a message'} at {_iso(state.last_message_at)}): messages apply in order")
 
 
-def applied_at(request: TicketMessage, now: datetime) -> datetime:
-    """The instant a message takes effect: when it happened, or now (also for a little clock skew ahead)."""
-    return min(request.occurred_at, now) if request.occurred_at is not None else now
+def applied_at(request: TicketMessage, now: datetime, opened_at: datetime | None = None) -> datetime:
+    """The instant a message takes effect: when it happened, or now (also for a little clock skew
+    ahead); never before the ticket opened (up to 2 minutes before it is clock skew too)."""
+    at = min(request.occurred_at, now) if request.occurred_at is not None else now
+    return max(at, opened_at) if opened_at is not None else at
 
 
 def record_message(state: TicketState, request: TicketMessage, at: datetime, what: str) -> None:

@@ -8,6 +8,7 @@ that changes the state. `now` is always an argument: nothing here reads a clock.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
@@ -503,6 +504,8 @@ def apply_review(state: TicketState, request: RecordReview, now: datetime) -> No
 
 def check_rca(state: TicketState, request: RecordRca) -> None:
     _who(request.by)
+    if not urlsplit(request.link).hostname:
+        raise ValueError(f"link: {request.link!r} has no host")
     _refuse_closed(state, "record an RCA")
     if not _item(state, "rca").open:
         raise ValueError("the RCA is already recorded")
@@ -526,6 +529,8 @@ def action_due(policy: Policy, request: AddAction) -> datetime:
 def check_add_action(policy: Policy, state: TicketState, request: AddAction, now: datetime) -> None:
     _who(request.by)
     _who(request.owner, "owner")
+    if not request.title.strip():
+        raise ValueError("title: say what is to be done (it is blank)")
     _refuse_closed(state, "add a corrective action")
     if not state.post_incident:
         raise ValueError("corrective actions follow a resolved incident: this ticket has no post-incident obligations")

@@ -36,6 +36,14 @@ def explain(error: dict) -> str:
         what = f"must be {_ISO}" + (" (this one has no offset)" if kind == "timezone_aware" else "")
     elif kind in ("enum", "literal_error"):
         what = f"must be one of {ctx.get('expected', 'the documented values')}"
+    elif kind == "string_type":
+        what = "must be text (a JSON string)"
+    elif kind in ("int_type", "int_parsing", "float_type", "float_parsing"):
+        what = "must be a number"
+    elif kind in ("bool_type", "bool_parsing"):
+        what = "must be true or false"
+    elif kind in ("list_type",):
+        what = "must be a list"
     elif kind == "extra_forbidden":
         what = "is not a field of this message"
     elif kind in ("model_type", "dict_type", "model_attributes_type"):

@@ -60,6 +60,13 @@ class TicketOpened(BaseModel):
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     follows: str | None = Field(default=None, pattern=ID_PATTERN, description="The closed ticket this one follows up.")
 
+    @field_validator("opened_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value):
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()):
+            raise ValueError("must be an ISO 8601 instant with a UTC offset, e.g. 2026-11-30T10:00:00+01:00 (not a number)")
+        return value
+
     @field_validator("title")
     @classmethod
     def _says_something(cls, value: str) -> str:

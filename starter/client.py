@@ -107,6 +107,13 @@ class TicketClient:
         if ticket.follows is not None:
             await self._check_follows(ticket.follows)
         try:
+            _, before = await self._execution(ticket.ticket_id)
+        except TicketError:
+            before = None  # a new id
+        if before is not None and before not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.FAILED):
+            # Only a refused start frees its id; a closed, terminated or timed-out ticket keeps it.
+            raise TicketError(f"ticket {ticket.ticket_id} exists and is {before.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
+        try:
             handle = await self.client.start_workflow(
                 TicketWorkflow.run, ticket, id=ticket.ticket_id, task_queue=self.task_queue,
                 # A closed ticket stays closed (a new message needs a follow-up ticket); one whose
@@ -132,7 +139,7 @@ class TicketClient:
         differ = [f for f in compare if started.get(f) != given.get(f)]
         if differ:
             raise TicketError(f"ticket {ticket.ticket_id} is already open with other values: "
-                              + "; ".join(f"{f} is {started.get(f)!r}, not {given.get(f)!r}" for f in differ))
+                              + "; ".join(f"{f} is {_shown(started.get(f))}, not {_shown(given.get(f))}" for f in differ))
         return Opened(ticket.ticket_id, run_id, False, self.link(ticket.ticket_id))
 
     async def _started_with(self, ticket_id: str) -> dict:
@@ -305,6 +312,10 @@ class TicketClient:
         _, status = await self._execution(ticket_id)
         if status != WorkflowExecutionStatus.RUNNING:
             raise TicketError(f"ticket {ticket_id} is closed: open a follow-up ticket (escalator open --follows {ticket_id} ...)")
+
+
+def _shown(value) -> str:
+    return "not set" if value is None else repr(value)
 
 
 def update_failure_reason(exc: WorkflowUpdateFailedError) -> str:

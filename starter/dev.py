@@ -34,13 +34,26 @@ _CLI_TYPES = {
 }
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1-65535 (argparse also applies this to a default taken from the environment)."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
+def _days(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (1-3650)")
+    return int(text)
+
+
 def add_dev_arguments(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     p.add_argument("--ip", default=env("ESCALATOR_IP", "127.0.0.1"), help="address the server binds (env ESCALATOR_IP; default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(env("ESCALATOR_PORT", "7233")), help="Temporal gRPC port (env ESCALATOR_PORT; default 7233)")
-    p.add_argument("--ui-port", type=int, default=int(env("ESCALATOR_UI_PORT", "8233")), help="web UI port (env ESCALATOR_UI_PORT; default 8233)")
+    p.add_argument("--port", type=_port, default=env("ESCALATOR_PORT", "7233"), help="Temporal gRPC port (env ESCALATOR_PORT; default 7233)")
+    p.add_argument("--ui-port", type=_port, default=env("ESCALATOR_UI_PORT", "8233"), help="web UI port (env ESCALATOR_UI_PORT; default 8233)")
     p.add_argument("--data-dir", type=Path, default=Path(env("ESCALATOR_DATA_DIR", ".escalator")), help="where the SQLite file and logs live (env ESCALATOR_DATA_DIR; default .escalator)")
-    p.add_argument("--retention-days", type=int, default=int(env("ESCALATOR_RETENTION_DAYS", "30")), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
+    p.add_argument("--retention-days", type=_days, default=env("ESCALATOR_RETENTION_DAYS", "30"), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
     p.add_argument("--policy", default=env("ESCALATOR_POLICY"), help="policy TOML for the worker (env ESCALATOR_POLICY; default the bundled policy)")
     p.add_argument("--contacts", default=env("ESCALATOR_CONTACTS"), help="contacts TOML for the worker (env ESCALATOR_CONTACTS; default none: roles are logged)")
 

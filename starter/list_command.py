@@ -44,6 +44,8 @@ def _within(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 2h, 30m or 3 days") from None
     if duration.business:
         raise argparse.ArgumentTypeError(f"{text!r}: give wall-clock time (2h), not business time")
+    if duration.seconds(0) > 3650 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most 3650 days")
     return timedelta(seconds=duration.seconds(0))
 
 

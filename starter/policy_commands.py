@@ -111,6 +111,11 @@ class PlanResult:
 
 
 def run_plan(args: argparse.Namespace) -> PlanResult:
+    for option, value in (("--opened", args.opened), ("--now", args.now)):
+        if value is not None and not 1971 <= value.year <= 2200:
+            raise CommandError(f"{option}: {value.isoformat()} is out of range (a year from 1971 to 2200)")
+    if args.now is not None and args.now < args.opened:
+        raise CommandError(f"--now: {args.now.isoformat()} is before --opened")
     policy, source, text_digest = read_policy(args.policy)
     try:
         severity = Severity.parse(args.severity, {**policy.aliases})

@@ -26,7 +26,7 @@ async def stale_view(client: TicketClient, args: argparse.Namespace, why: str, e
     described = await client.describe(args.ticket_id)
     attrs = described.typed_search_attributes
     known = {key.name: attrs.get(key) for key in sa.ALL if attrs.get(key) is not None}
-    known = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in known.items()}
+    known = {k: (local(v, args.display_zone) if isinstance(v, datetime) else v) for k, v in known.items()}
     rows, store_note = _last_rows(args.database_url, args.ticket_id)
     doc = {"stale": True, "ended": ended, "reason": why, "ticket_id": args.ticket_id, "execution_status": described.status.name.lower() if described.status else None,
            "search_attributes": known, "timeline": rows, "store": store_note, "ui_url": client.link(args.ticket_id)}

@@ -340,3 +340,31 @@ def test_policy_check_reports_every_inconsistency_of_a_file_at_once(capsys, tmp_
         f"error: {path}: default_calendar: no calendar named 'business' (have 24x7)",
         f"error: {path}: notifications.warning: no role named 'nobody' (have a)",
     ]
+
+
+async def test_signals_that_do_not_decode_are_refused_in_the_timeline(store, ts_env: WorkflowEnvironment) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store):
+        opened, handle = await open_ticket(ts_env, "tq", severity="sev2")
+        await state_after_snapshot(handle)
+        await handle.signal("customer_message_received", {"message_id": 5})
+        await handle.signal("customer_message_received", "garbage")
+        await handle.signal("queued_message", "junk")
+        await ts_env.sleep(timedelta(seconds=2))
+        view = await handle.query(TicketWorkflow.state)
+        history = await handle.fetch_history()
+    _, rows = store.timeline(opened.ticket_id)
+    refused = [r["detail"]["reason"] for r in rows if r["kind"] == "refused"]
+    assert refused == ["message_id: must be text (a JSON string)", "input: must be a JSON object of the documented shape (docs/api.md)",
+                       "input: must be a JSON object of the documented shape (docs/api.md)"], refused
+    assert view.state.customer_messages == 0
+    assert not [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+
+
+async def test_a_terminated_tickets_id_is_not_reused(store, dev_env: WorkflowEnvironment, unique: str) -> None:
+    tid = f"T-reuse-{unique}"
+    async with build_worker(dev_env.client, store=store):
+        code, _, err = await escalator(dev_env, *OPEN, "--id", tid)
+        assert code == 0, err
+        await dev_env.client.get_workflow_handle_for(TicketWorkflow.run, tid).terminate(reason="mistake")
+        code, out, err = await escalator(dev_env, *OPEN, "--id", tid)
+    assert code == 1 and out == "" and f"ticket {tid} exists and is terminated: open a follow-up ticket" in err

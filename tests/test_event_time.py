@@ -43,7 +43,12 @@ def test_occurred_at_is_refused_outside_its_bounds_naming_the_field(default_poli
     with pytest.raises(ValueError, match=r"^occurred_at: .* is more than 2 minutes ahead of the ticket's time"):
         event_time.check_event_time(state, Respond(by="a", occurred_at=now + timedelta(minutes=2, seconds=1)), now)
     with pytest.raises(ValueError, match=r"^occurred_at: .* is before the ticket was opened \(2026-11-30T09:00:00Z\)"):
-        event_time.check_event_time(state, Respond(by="a", occurred_at=T0 - timedelta(seconds=1)), now)
+        event_time.check_event_time(state, Respond(by="a", occurred_at=T0 - timedelta(minutes=2, seconds=1)), now)
+    # Up to 2 minutes before the opening is clock skew too (a ticket opened with --opened-at just
+    # ahead of this machine's clock): it counts as the opening instant.
+    early = Respond(by="a", occurred_at=T0 - timedelta(minutes=1))
+    event_time.check_event_time(state, early, now)
+    assert event_time.applied_at(early, now, state.ticket.opened_at) == T0
     # Up to 2 minutes ahead is clock skew: accepted, and it counts as now.
     ahead = Respond(by="a", occurred_at=now + timedelta(minutes=2))
     event_time.check_event_time(state, ahead, now)

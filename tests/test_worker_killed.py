@@ -104,8 +104,10 @@ async def test_a_worker_killed_mid_step_misses_nothing_and_logs_nothing_twice(st
     assert not [k for k, n in Counter((o, r) for o, r, _ in logged).items() if n > 1]
     sent_twice = {k for k, n in Counter(r.headers["webhook-id"] + r.path for r in receiver.requests).items() if n > 1}
     # Only requests in flight at the kill went twice (the same webhook-id: the receiver dedupes): the
-    # held one, and the stakeholder reminder also due at 4h, sent beside it.
-    in_flight = {f"{opened.ticket_id}/escalation/internal/1/support_l2", f"{opened.ticket_id}/status_update/1/breach8/incident_commander"}
+    # held one, the other role of the same notification (roles go side by side) and the
+    # stakeholder reminder also due at 4h, sent beside it.
+    in_flight = {f"{opened.ticket_id}/escalation/internal/1/support_l2", f"{opened.ticket_id}/escalation/internal/1/support_manager",
+                 f"{opened.ticket_id}/status_update/1/breach8/incident_commander"}
     assert f"{opened.ticket_id}/escalation/internal/1/support_l2" in sent_twice and sent_twice <= in_flight
     assert {r.headers["webhook-id"] for r in receiver.requests} == {o for o, _, _ in logged}
     receiver.close()

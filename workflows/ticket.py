@@ -393,7 +393,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
         if event_time.is_duplicate(self._state, request):
             return self._state
         now = workflow.now()
-        at = event_time.applied_at(request, now)
+        at = event_time.applied_at(request, now, self._state.ticket.opened_at)
         self._source_event = request.event_id
         try:
             getattr(self, f"_apply_{name}")(request, at)
@@ -418,7 +418,7 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
                     id=f"{fired.id}/withdrawn", kind=ObligationKind.CORRECTION, clock=fired.clock, due=now, summary=summary, roles=fired.roles,
                 ))
 
-    async def _receive_signalled(self, name: str, raw: dict) -> None:
+    async def _receive_signalled(self, name: str, raw: object) -> None:
         """A message that came as a signal (queued, or the customer-message signal): validated here,
         since signals have no validators; a refused one is recorded in the timeline with the reason."""
         await self._snapshot_ready()
@@ -436,15 +436,26 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
             return
         await self._receive(name, request)
 
+    # Signals take their payload raw: one that does not decode is refused in the timeline, like any
+    # other refusal, instead of being dropped by the SDK's decoder with nothing recorded.
+
     @workflow.signal(name=contract.SIGNAL_QUEUED_MESSAGE)
-    async def queued_message(self, message: QueuedMessage) -> None:
-        """An update recorded while no worker answered: applied at its occurred_at when a worker runs."""
+    async def queued_message(self, raw: RawValue) -> None:
+        """An update recorded while no worker answered (a `QueuedMessage`): applied at its occurred_at when a worker runs."""
+        value = _decoded(raw)
+        try:
+            message = QueuedMessage.model_validate(value)
+        except ValueError as err:
+            await self._snapshot_ready()
+            self._event("refused", update=contract.SIGNAL_QUEUED_MESSAGE, event=None, reason=refusals.reason(err))
+            self._touch()
+            return
         await self._receive_signalled(message.update, message.request)
 
     @workflow.signal(name=contract.SIGNAL_CUSTOMER_MESSAGE)
-    async def customer_message_received(self, request: CustomerMessage) -> None:
-        """Fire-and-forget twin of the customer_message update (e.g. from a mail gateway)."""
-        await self._receive_signalled(contract.UPDATE_CUSTOMER_MESSAGE, request.model_dump(mode="json", exclude_none=True))
+    async def customer_message_received(self, raw: RawValue) -> None:
+        """Fire-and-forget twin of the customer_message update (e.g. from a mail gateway): a `CustomerMessage`."""
+        await self._receive_signalled(contract.UPDATE_CUSTOMER_MESSAGE, _decoded(raw))
 
     @workflow.update(name=contract.UPDATE_ACKNOWLEDGE)
     async def acknowledge(self, request: Acknowledge) -> TicketState:
@@ -629,3 +640,10 @@ class TicketWorkflow(TicketInbox, TicketOutbox, TicketPublisher):
             runs=self._runs + 1,
         )
 
+
+def _decoded(raw: RawValue) -> object:
+    """A signal's payload as JSON data, or None when it is not JSON (then it is refused as not an object)."""
+    try:
+        return workflow.payload_converter().from_payload(raw.payload)
+    except Exception:  # the converter's own errors for an encoding or a body it cannot read
+        return None

@@ -7,7 +7,7 @@ that changes the state. `now` is always an argument: nothing here reads a clock.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from sla.messages import (
@@ -484,11 +484,11 @@ def _refuse_closed(state: TicketState, action: str) -> None:
         raise ClosedTicket(f"cannot {action}: ticket {state.ticket.ticket_id} is closed")
 
 
-def check_review(state: TicketState, request: RecordReview, now: datetime | None = None) -> None:
+def check_review(state: TicketState, request: RecordReview, today: date | None = None) -> None:
+    """`today` is the date in the policy's calendar zone: a review cannot have been held later."""
     _who(request.by)
     _refuse_closed(state, "record a review")
-    # "Today" somewhere on Earth: up to 14 hours ahead of UTC.
-    if now is not None and request.held_on > (now + timedelta(hours=14)).date():
+    if today is not None and request.held_on > today:
         raise ValueError(f"held_on: {request.held_on.isoformat()} is in the future: record the review once it took place")
     if not _item(state, "review").open:
         raise ValueError("the post-incident review is already recorded")

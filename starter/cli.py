@@ -302,9 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     from starter.dev import add_dev_arguments
 
     add_dev_arguments(p)
-    for name, example in EXAMPLES.items():
-        sub.choices[name].epilog = f"example: {example}"
-        sub.choices[name].formatter_class = argparse.RawDescriptionHelpFormatter
+    nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"]}
+    helped = [(sub.choices[name], example) for name, example in EXAMPLES.items()]
+    helped += [(next(a for a in sub.choices[group]._actions if isinstance(a, argparse._SubParsersAction)).choices[name], example)
+               for (group, name), example in nested.items()]
+    helped.append((parser, 'escalator open --customer ACME --severity sev1 --title "Checkout is down"; escalator list --breached'))
+    for command, example in helped:
+        command.epilog = f"example: {example}"
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 
@@ -489,7 +494,7 @@ async def _run(args: argparse.Namespace) -> Any:
             raise UsageError(_validation_line(exc)) from None
         if args.at is not None and args.at > datetime.now(UTC) + MAX_AHEAD:  # refused before anything is sent or queued
             raise UsageError(f"--at: {args.at.isoformat()} is more than 2 minutes in the future")
-        if args.command == "pir" and args.held_on > (datetime.now(UTC) + timedelta(hours=14)).date():
+        if args.command == "pir" and args.held_on > datetime.now().astimezone().date():  # this machine's today
             raise UsageError(f"--held-on: {args.held_on.isoformat()} is in the future: record the review once it took place")
     elif args.command not in ("open", "show", "list"):
         raise UsageError(f"unknown command {args.command}")

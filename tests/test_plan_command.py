@@ -140,5 +140,8 @@ def test_every_command_has_an_example_in_its_help_and_there_is_a_version(capsys)
     for name in sub.choices:
         code, out, _ = run(capsys, name, "--help")
         assert code == 0 and f"example: escalator {name}" in out, name
+    for argv in (["--help"], ["policy", "check", "--help"], ["db", "upgrade", "--help"]):
+        code, out, _ = run(capsys, *argv)
+        assert code == 0 and "example: escalator " in out, argv
     code, out, _ = run(capsys, "--version")
     assert code == 0 and out.startswith("escalator ")

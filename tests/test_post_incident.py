@@ -150,3 +150,12 @@ def test_an_action_due_on_a_day_is_due_when_that_business_day_ends(default_polic
     assert due == datetime(2026, 12, 4, 18, 0, tzinfo=ZoneInfo("Europe/Berlin"))
     with pytest.raises(ValueError, match=r"^due: 2026-12-05 is not a business day of the policy's calendar$"):
         lifecycle.action_due(default_policy, AddAction(by="a", title="t", owner="o", due_on=date(2026, 12, 5)))  # a Saturday
+
+
+def test_a_review_held_after_today_in_the_policy_zone_is_refused(default_policy) -> None:
+    from datetime import date
+
+    s = resolved_sev1(default_policy)
+    with pytest.raises(ValueError, match=r"^held_on: 2026-11-28 is in the future: record the review once it took place$"):
+        lifecycle.check_review(s, RecordReview(by="a", held_on=date(2026, 11, 28), attendees=["ann"]), today=date(2026, 11, 27))
+    lifecycle.check_review(s, RecordReview(by="a", held_on=date(2026, 11, 27), attendees=["ann"]), today=date(2026, 11, 27))

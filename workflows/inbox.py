@@ -63,7 +63,7 @@ MESSAGES: dict[str, Rule] = {
     contract.UPDATE_HAND_OFF: Rule(HandOff, lambda r: f"handed off to {r.to.strip().lower()} by {r.by.strip()}", checks_policy=True),
     contract.UPDATE_ESCALATE_MANAGEMENT: Rule(EscalateToManagement, _by("escalated to management"), checks_policy=True),
     contract.UPDATE_JUMP_TO_STEP: Rule(JumpToStep, lambda r: f"step {r.step} fired by {r.by.strip()}", checks_policy=True),
-    contract.UPDATE_RECORD_REVIEW: Rule(RecordReview, _by("review recorded"), needs_policy=False),
+    contract.UPDATE_RECORD_REVIEW: Rule(RecordReview, _by("review recorded"), checks_policy=True),
     contract.UPDATE_RECORD_RCA: Rule(RecordRca, _by("RCA recorded"), needs_policy=False),
     contract.UPDATE_ADD_ACTION: Rule(AddAction, _by("action added"), checks_policy=True),
     contract.UPDATE_COMPLETE_OBLIGATION: Rule(CompleteObligation, lambda r: f"{r.item} {'waived' if r.waive_reason else 'done'} by {r.by.strip()}",
@@ -224,7 +224,7 @@ class TicketInbox:
         self._event("escalation_jumped", at=at, step=step.id, by=r.by.strip(), reason=r.reason.strip())
 
     def _check_record_review(self, r: RecordReview, now: datetime) -> None:
-        lifecycle.check_review(self._state, r, now)
+        lifecycle.check_review(self._state, r, now.astimezone(self._policy.calendar(None).zone).date())
 
     def _apply_record_review(self, r: RecordReview, at: datetime) -> None:
         lifecycle.apply_review(self._state, r, at)

@@ -15,7 +15,7 @@ from sla.messages import (
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange,
 )
-from sla.planner import Obligation, ObligationKind
+from sla.planner import Obligation, ObligationKind, after
 from sla.policy import Policy
 from sla.ticket import (
     ClockName, ClockRecord, Handoff, ManagementEscalation, Pause, PostIncidentItem, SeverityChange, StepRecord, TicketState,
@@ -457,17 +457,11 @@ def open_post_incident(policy: Policy, state: TicketState, resolved_at: datetime
     rules = policy.post_incident
     if state.severity not in rules.severities or state.post_incident:
         return
-    calendar = policy.calendar(None)
-
-    def due(d) -> datetime:
-        counted_on = calendar if d.business else policy.calendar("24x7")
-        return counted_on.advance(resolved_at, [d.seconds(calendar.business_day_seconds)])[0]
-
     state.post_incident = [
         PostIncidentItem(id="review", kind="review", title=f"post-incident review (within {rules.review_within})",
-                         due=due(rules.review_within), added_at=resolved_at),
+                         due=after(policy, resolved_at, rules.review_within), added_at=resolved_at),
         PostIncidentItem(id="rca", kind="rca", title=f"root-cause analysis (within {rules.rca_within})",
-                         due=due(rules.rca_within), added_at=resolved_at),
+                         due=after(policy, resolved_at, rules.rca_within), added_at=resolved_at),
     ]
 
 

@@ -271,8 +271,9 @@ def _share_elapsed(policy: Policy, state: TicketState, clock: ClockName, percent
     return instant
 
 
-def _after(policy: Policy, start: datetime, duration: Duration) -> datetime:
-    """`start` plus `duration`: elapsed time, or open time on the default calendar for a business duration."""
+def after(policy: Policy, start: datetime, duration: Duration) -> datetime:
+    """`start` plus `duration`: elapsed time, or open time on the default calendar for a business
+    duration (a step's `after` and `repeat_every`, post-incident due times)."""
     if not duration.business:
         return start + timedelta(seconds=duration.seconds(0))
     calendar = policy.calendar(None)
@@ -289,7 +290,6 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
     """
     found: list[Obligation] = []
     steps = policy.escalation.get(state.severity, [])
-    calendar = policy.calendar(None)
     for number, step in enumerate(steps, start=1):
         if step.plans and state.plan not in step.plans:
             continue
@@ -311,12 +311,11 @@ def escalation_obligations(policy: Policy, state: TicketState) -> list[Obligatio
         anchor = _step_anchor(policy, state, step.anchor)
         if anchor is None:
             continue
-        counted_on = calendar if step.after.business else policy.calendar("24x7")
-        (first,) = counted_on.advance(anchor, [step.after.seconds(calendar.business_day_seconds)])
+        first = after(policy, anchor, step.after)
         # A repeat comes an interval after the last firing, whether that was on time, early (a jump)
         # or a re-escalation after an acknowledgement that led to nothing; a business interval
         # counts open time on the policy's calendar ("every 3 business hours" skips the night).
-        due = _after(policy, record.fired[-1], step.repeat_every) if fired and step.repeat_every else first
+        due = after(policy, record.fired[-1], step.repeat_every) if fired and step.repeat_every else first
         repeat = f" (repeat {fired} of {step.repeat_limit})" if fired else ""
         found.append(Obligation(
             id=f"{state.ticket.ticket_id}/escalation/{step.id}/{fired + 1}", kind=ObligationKind.ESCALATION, due=due,

@@ -11,7 +11,7 @@ from sla import lifecycle
 from sla.messages import AcknowledgePage, DesignateCommander, Respond
 from sla.planner import EffectiveTarget, Obligation, ObligationKind, effective_target, plan
 from sla.policy import Policy
-from sla.ticket import ClockName, ClockRecord, FiredObligation, Pause, TicketOpened, TicketState, TicketStatus
+from sla.ticket import ClockName, FiredObligation, Pause, TicketOpened, TicketState, TicketStatus
 
 MAX_RECURRENCES = 2000
 """A horizon of weeks at a 30-minute cadence stays readable; beyond that the list is cut."""
@@ -36,8 +36,7 @@ def hypothetical(policy: Policy, ticket: TicketOpened, pauses: list[Span], pause
     """A freshly opened ticket, with the Sev-1 style cadence clock when the policy sets one,
     and the given pauses on every clock that pauses in status `paused_as`."""
     state = TicketState.opened(ticket)
-    if policy.candidate_targets(ClockName.STATUS_UPDATE, ticket.severity, ticket.plan, ticket.category):
-        state.clocks[ClockName.STATUS_UPDATE] = ClockRecord(clock=ClockName.STATUS_UPDATE, started_at=ticket.opened_at)
+    lifecycle.sync_cadence(policy, state, ticket.opened_at)  # as the workflow starts it
     for record in state.clocks.values():
         if paused_as in policy.clock_rules(record.clock).pauses_on:
             record.pauses = [Pause(started_at=a, ended_at=b) for a, b in sorted(pauses, key=lambda s: s[0])]

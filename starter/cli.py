@@ -24,7 +24,7 @@ from sla.ticket import TicketOpened, TicketState
 from sla.event_time import MAX_AHEAD
 from sla import intake
 from sla.refusals import reason
-from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, NoWorker, TicketClient, TicketError
+from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, ENDED_UNCLOSED, NoWorker, TicketClient, TicketError
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.list_command import add_list_arguments, run_list
@@ -32,10 +32,6 @@ from starter.list_command import query as list_query
 from starter.dev_state import default_database_url
 from starter.stale_view import stale_view
 from starter.policy_commands import CommandError, display_zone, local, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
-
-
-ENDED_UNCLOSED = ("TERMINATED", "FAILED", "TIMED_OUT", "CANCELED")
-"""Workflow statuses of a ticket that ended without being closed by its own rules."""
 
 
 class UsageError(Exception):
@@ -538,7 +534,7 @@ async def _run(args: argparse.Namespace) -> Any:
     if args.command == "show":
         _DISPLAY["zone"] = args.display_zone
         _, status = await client.execution(args.ticket_id)
-        if status.name in ENDED_UNCLOSED:
+        if status in ENDED_UNCLOSED:
             # Terminated, failed or timed out: its clocks no longer run, whatever its last state said.
             return await stale_view(client, args, f"the ticket's workflow was {status.name.lower().replace('_', ' ')}: "
                                                   "it acts on nothing any more", ended=status.name.lower())

@@ -70,6 +70,10 @@ class Sent:
         return self.state is None
 
 
+ENDED_UNCLOSED = (WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT,
+                  WorkflowExecutionStatus.CANCELED)
+"""Workflow statuses of a ticket that ended without its own rules closing it."""
+
 COMPARED_ON_REOPEN = ("customer", "title", "severity", "plan", "category", "follows")
 """Opening a running id again must not carry other values of these (channel and opened_at too, when given)."""
 

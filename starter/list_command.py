@@ -11,12 +11,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from sla.durations import Duration
 from sla.ticket import ID_PATTERN, SlaState, TicketStatus
-from starter.client import TicketClient, TicketError
+from starter.client import ENDED_UNCLOSED, TicketClient, TicketError
 from starter.policy_commands import local
 from workflows import contract
 from workflows import search_attributes as sa
@@ -104,7 +103,7 @@ async def run_list(client: TicketClient, text: str, limit: int, zone) -> tuple[l
 
 def _row(execution) -> dict[str, Any]:
     attrs = execution.typed_search_attributes
-    ended = execution.status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+    ended = execution.status in ENDED_UNCLOSED
     status = execution.status.name.lower() if ended and execution.status else (attrs.get(sa.TICKET_STATUS) or attrs.get(sa.STATUS) or "-")
     return {
         "ticket_id": execution.id, "severity": attrs.get(sa.SEVERITY), "status": status, "sla_state": attrs.get(sa.SLA_STATE),

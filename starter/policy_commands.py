@@ -25,13 +25,13 @@ class CommandError(Exception):
     """Bad input or an unusable file, reported as one or more lines naming what is wrong."""
 
 
-def display_zone(tz: str | None, policy_path: str | None = None) -> ZoneInfo:
-    """The zone to print instants in: `tz`, else the default calendar's of the policy (the
-    bundled one without a path). CommandError for an unknown zone."""
+def display_zone(tz: str | None, policy_path: str | None = None, policy: Policy | None = None) -> ZoneInfo:
+    """The zone to print instants in: `tz`, else the default calendar's of `policy` (read from
+    `policy_path`, the bundled one without a path). CommandError for an unknown zone."""
     try:
-        return ZoneInfo(tz) if tz else read_policy(policy_path)[0].calendar(None).zone
+        return ZoneInfo(tz) if tz else (policy or read_policy(policy_path)[0]).calendar(None).zone
     except (ZoneInfoNotFoundError, ValueError):
-        raise CommandError(f"--tz: unknown time zone {tz!r} (an IANA name such as Europe/Berlin or UTC)") from None
+        raise CommandError(f"--tz: unknown IANA time zone {tz!r} (e.g. Europe/Berlin or UTC)") from None
 
 
 def local(value: datetime | None, zone: ZoneInfo, seconds: bool = True) -> str:
@@ -69,34 +69,31 @@ def add_plan_arguments(p: argparse.ArgumentParser, instant) -> None:
     p.add_argument("--paused-as", default=TicketStatus.WAITING_ON_CUSTOMER.value, choices=[TicketStatus.WAITING_ON_CUSTOMER.value, TicketStatus.WAITING_ON_THIRD_PARTY.value],
                    help="the status the pauses stand for (default waiting_on_customer); each clock pauses as the policy says")
     p.add_argument("--respond-at", type=instant, metavar="ISO", help="the dry run responds to the customer then (meets the response clocks)")
-    p.add_argument("--ack-page", action="append", default=[], metavar="STEP@ISO", help="the dry run acknowledges that step's page then; repeatable")
+    p.add_argument("--ack-page", action="append", default=[], metavar="STEP@ISO", type=_step_at(instant),
+                   help="the dry run acknowledges that step's page then; repeatable")
     p.add_argument("--commander-at", type=instant, metavar="ISO", help="the dry run designates an incident commander then")
     p.add_argument("--resolve-at", type=instant, metavar="ISO", help="the dry run resolves the ticket then (post-incident obligations follow)")
     p.add_argument("--tz", help="time zone to show instants in (default: the policy's default calendar's)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON document: a list of obligations")
 
 
-def _instant_arg(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError("has no UTC offset")
-    return value
+def _step_at(instant):
+    """argparse type for STEP@ISO, the instant read by the command line's own `instant` parser."""
+    def parse(text: str) -> tuple[str, datetime]:
+        step, sep, when = text.partition("@")
+        if not sep or not step:
+            raise argparse.ArgumentTypeError(f"{text!r} is not STEP@ISO, e.g. engineering@2026-11-30T16:10:00+01:00")
+        return step, instant(when)
+    return parse
 
 
-def dry_run_actions(args: argparse.Namespace, instant_parser, steps: set[str]) -> list[DryRunAction]:
+def dry_run_actions(args: argparse.Namespace, steps: set[str]) -> list[DryRunAction]:
     """The --respond-at, --ack-page, --commander-at and --resolve-at of a dry run; CommandError naming the option."""
     actions = [DryRunAction(at=at, kind=kind) for kind, at in (("respond", args.respond_at), ("commander", args.commander_at),
                                                                ("resolve", args.resolve_at)) if at is not None]
-    for value in args.ack_page:
-        step, sep, when = value.partition("@")
-        if not sep:
-            raise CommandError(f"--ack-page: {value!r} is not STEP@ISO, e.g. engineering@2026-11-30T16:10:00+01:00")
+    for step, at in args.ack_page:
         if step not in steps:
             raise CommandError(f"--ack-page: {step!r} is not an escalation step of this severity (have {', '.join(sorted(steps)) or 'none'})")
-        try:
-            at = instant_parser(when)
-        except ValueError:
-            raise CommandError(f"--ack-page: {when!r} is not an ISO 8601 instant with an offset") from None
         actions.append(DryRunAction(at=at, kind="ack_page", step=step))
     for action in actions:
         if action.at < args.opened:
@@ -143,16 +140,13 @@ def run_plan(args: argparse.Namespace) -> PlanResult:
         if length.business:
             raise CommandError("--horizon: give a wall-clock length such as '3 days'")
         horizon = args.opened.astimezone(UTC) + timedelta(seconds=length.seconds(0))
-    try:
-        zone = ZoneInfo(args.tz) if args.tz else policy.calendar(None).zone
-    except (ZoneInfoNotFoundError, ValueError):
-        raise CommandError(f"--tz: unknown IANA time zone {args.tz!r}") from None
+    zone = display_zone(args.tz, policy=policy)
 
     snapshot = take_snapshot(policy, source, text_digest, args.opened)
     ticket = TicketOpened(ticket_id="PLAN", customer="PLAN", title="dry run", severity=severity, channel="cli",
                           opened_at=args.opened, plan=args.customer_plan, category=args.category)
     now = args.now or args.opened
-    actions = dry_run_actions(args, instant_parser=_instant_arg, steps={s.id for s in policy.escalation.get(severity, [])})
+    actions = dry_run_actions(args, steps={s.id for s in policy.escalation.get(severity, [])})
     planned = timeline(snapshot.policy, ticket, now, pauses, horizon, TicketStatus(args.paused_as), actions)
     entries = planned.entries
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from starter.client import TicketClient
 from starter.policy_commands import local
-from store.ticket_store import StoreConfigError, TicketStore, engine_url
+from store.ticket_store import StoreConfigError, TicketStore, engine_url, printable, sqlite_file_missing
 from workflows import search_attributes as sa
 
 LAST_EVENTS = 10
@@ -47,15 +46,15 @@ def _last_rows(url: str, ticket_id: str) -> tuple[list[dict[str, Any]], str | No
         full = engine_url(url)
     except StoreConfigError as exc:
         return [], str(exc)
-    if full.startswith("sqlite:///") and ":memory:" not in full and not Path(full.removeprefix("sqlite:///")).exists():
+    if sqlite_file_missing(full):
         return [], f"no ticket store at {full} (--database-url or DATABASE_URL names it)"
     store = TicketStore(full)
     try:
         ticket, rows = store.timeline(ticket_id)
     except SQLAlchemyError as exc:
-        return [], f"the ticket store at {engine_url(url).split('@')[-1]} cannot be read: {str(exc).splitlines()[0]}"
+        return [], f"the ticket store at {printable(url)} cannot be read: {str(exc).splitlines()[0]}"
     finally:
         store.close()
     if ticket is None:
-        return [], f"nothing recorded for {ticket_id} in {engine_url(url).split('@')[-1]}"
+        return [], f"nothing recorded for {ticket_id} in {printable(url)}"
     return [{"at": r["at"].astimezone(UTC).isoformat(), "kind": r["kind"], "detail": r["detail"]} for r in rows[-LAST_EVENTS:]], None

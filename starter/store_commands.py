@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from starter.policy_commands import CommandError, display_zone, local
-from store.ticket_store import StoreConfigError, TicketStore, engine_url, revisions, upgrade
+from store.ticket_store import StoreConfigError, TicketStore, engine_url, printable, revisions, sqlite_file_missing, upgrade
 
 
 LATE_NOTE_SECONDS = 5
@@ -20,10 +19,6 @@ LATE_NOTE_SECONDS = 5
 
 class StoreError(Exception):
     """The store cannot answer: bad URL, database down, schema missing, unknown ticket."""
-
-
-def _where(url: str) -> str:
-    return engine_url(url).split("@")[-1]  # never print a password
 
 
 def run_store_command(args: argparse.Namespace) -> tuple[Any, str]:
@@ -40,22 +35,22 @@ def run_store_command(args: argparse.Namespace) -> tuple[Any, str]:
         if args.command == "db":
             before, after = upgrade(args.database_url)
             verb = "already at" if before == after else f"migrated from {before or 'empty'} to"
-            return {"database": _where(args.database_url), "before": before, "after": after}, f"{_where(args.database_url)}: {verb} revision {after}"
+            return {"database": printable(args.database_url), "before": before, "after": after}, f"{printable(args.database_url)}: {verb} revision {after}"
         url = engine_url(args.database_url)
-        if url.startswith("sqlite:///") and ":memory:" not in url and not Path(url.removeprefix("sqlite:///")).exists():
+        if sqlite_file_missing(url):
             raise StoreError(f"{url} does not exist: no ticket store there (the worker creates it; or run `escalator db upgrade`)")
         current, head = revisions(args.database_url)
         if current is None:
-            raise StoreError(f"{_where(args.database_url)} has no ticket store yet: run `escalator db upgrade` (the worker does it for SQLite)")
+            raise StoreError(f"{printable(args.database_url)} has no ticket store yet: run `escalator db upgrade` (the worker does it for SQLite)")
         store = TicketStore(args.database_url)
         try:
             ticket, rows = store.timeline(args.ticket_id)
         finally:
             store.close()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot use the ticket store at {_where(args.database_url)}: {str(exc).splitlines()[0]}") from None
+        raise StoreError(f"cannot use the ticket store at {printable(args.database_url)}: {str(exc).splitlines()[0]}") from None
     if ticket is None:
-        raise StoreError(f"no ticket {args.ticket_id} in the ticket store at {_where(args.database_url)}")
+        raise StoreError(f"no ticket {args.ticket_id} in the ticket store at {printable(args.database_url)}")
     zone = args.display_zone
     lines = [f"{ticket['ticket_id']}  {ticket['customer']}  {ticket['severity']}  {ticket['status']}  {ticket['title']}"]
     for row in rows:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, func, select, update
@@ -37,11 +38,20 @@ def engine_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def printable(url: str) -> str:
+    """The URL without its credentials: what messages may show."""
+    return engine_url(url).split("@")[-1]
+
+
+def sqlite_file_missing(url: str) -> bool:
+    """True for a SQLite URL whose file does not exist (opening it would create an empty one)."""
+    full = engine_url(url)
+    return full.startswith("sqlite:///") and ":memory:" not in full and not Path(full.removeprefix("sqlite:///")).exists()
+
+
 def open_engine(url: str) -> Engine:
     url = engine_url(url)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        from pathlib import Path
-
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return create_engine(url, pool_pre_ping=True)
 

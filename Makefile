@@ -27,10 +27,14 @@ test: $(VENV)/.installed
 histories: $(VENV)/.installed
 	$(BIN)/python -m tests.record_histories $(SCENARIOS)
 
-## make bench: run the benchmarks in bench/.
+## make bench: run the benchmarks in bench/ (about 25 minutes; docs/performance.md says what each measures).
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.plan_speed
-	$(BIN)/python -m bench.notify_latency
+	$(BIN)/python -m bench.history_cost
+	$(BIN)/python -m bench.replay_speed
+	$(BIN)/python -m bench.startup
+	$(BIN)/python -m bench.notify_latency --max-rate
+	$(BIN)/python -m bench.worker_memory
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

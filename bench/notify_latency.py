@@ -1,157 +1,134 @@
 """Due instant -> receipt at a local webhook receiver, against bare Temporal in the same run.
 
-`python -m bench.notify_latency [--tickets 300] [--rate 10]` (or `make bench`). Starts an
-in-memory Temporal dev server and a local HTTP receiver, then:
-- bare: a workflow that sleeps until an instant and then runs one activity POSTing to the
-  receiver (the least Temporal can do for "act at a due instant");
-- escalator: Sev-1 tickets whose 75% first-response warning falls due at the same kind of
-  instants, notified through the real notify activity (Standard Webhooks signing, delivery
-  log in SQLite, timeline writes) to the same receiver. The policy is the default one without
-  the Sev-1 stakeholder cadence and the on-call page at open, so that the warning is the first
-  thing each ticket owes (with them, a ticket opened 90 minutes ago would first owe late status
-  updates, their escalations and pages, sent as a digest just before the warning).
-Due instants are paced at --rate per second. Prints p50/p99/max latency of each and the ratios.
+`python -m bench.notify_latency [--rates 5,10,20] [--count 200] [--rounds 3] [--drain 1000]
+[--max-rate]` (part of `make bench`). The contestants are in bench/harness.py. Rows:
+- **parked**, at each rate: every workflow waits on its first timer before the first due instant
+  (checked from the histories: a row says how many were parked late), then due instants follow
+  at that rate; `--rounds` rounds (a p99 of 200 is the second worst: one stall moves it), the
+  median round's figures printed with each round's p99;
+- **start-up included**, at 10/s: each workflow is opened one second before its due instant, at
+  the same rate, so its start-up cost is inside the measurement;
+- **drain**: `--drain` workflows parked, all due in the same second; obligations per second from
+  the first due instant to the last receipt;
+- **highest sustained rate** (`--max-rate`, slow): the rate is stepped up (`--count` parked per
+  step) until p99 exceeds 1 s twice in a row; the highest rate under it.
+Every notification must arrive: a row that lost one says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from temporalio import activity, workflow
+from bench.harness import bench_environment, header, percentiles, ratio_line
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def policy_text_page_on_call() -> str:
-    """The default policy's on-call page step, as written there."""
-    from policies import DEFAULT_POLICY
-
-    text = DEFAULT_POLICY.read_text()
-    start = text.index('[[escalation.sev1]]\nid = "page_on_call"')
-    return text[start:text.index("[[escalation.sev1]]", start + 1)]
+PARK_MARGIN = 5.0  # seconds between the last start and the first due instant, beyond the measured start-up rate
 
 
-@activity.defn(name="bare_post")
-async def bare_post(args: list[str]) -> None:
-    import httpx
-
-    from activities.channels.http_post import tls_context
-
-    url, due = args
-    async with httpx.AsyncClient(verify=tls_context()) as client:  # the same TLS setup cost as the notifier
-        await client.post(url, content=json.dumps({"due": due}).encode(), headers={"content-type": "application/json"})
-
-
-@workflow.defn(name="BareTimer")
-class BareTimer:
-    @workflow.run
-    async def run(self, args: list[str]) -> None:
-        url, due = args
-        delay = datetime.fromisoformat(due) - workflow.now()
-        if delay.total_seconds() > 0:
-            await workflow.sleep(delay)
-        await workflow.execute_activity(bare_post, [url, due], start_to_close_timeout=timedelta(seconds=30))
+async def parked_run(bench, who: str, count: int, rate: float, key: str) -> tuple[list[float], int]:
+    """(latencies, how many were parked after the first due instant)."""
+    first = datetime.now(UTC) + timedelta(seconds=PARK_MARGIN + count / 15)  # ~15 starts/s at worst
+    dues = [first + timedelta(seconds=i / rate) for i in range(count)]
+    ids = await asyncio.gather(*(bench.start(who, f"{key}{i}", due) for i, due in enumerate(dues)))
+    await bench.received(count, (dues[-1] - datetime.now(UTC)).total_seconds() + 60)
+    parked = await asyncio.gather(*(bench.first_timer_at(w) for w in ids))
+    late = sum(1 for at in parked if at is None or at > first)
+    return bench.latencies(), late
 
 
-def percentiles(values: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    return statistics.median(ordered), p99, ordered[-1]
-
-
-async def wait_for(receiver, count: int, deadline: float) -> None:
+async def started_run(bench, who: str, count: int, rate: float, key: str) -> list[float]:
     loop = asyncio.get_running_loop()
-    while len(receiver.requests) < count and loop.time() < deadline:
-        await asyncio.sleep(0.2)
+    t0 = loop.time() + 1.0
+    for i in range(count):
+        await asyncio.sleep(max(0.0, t0 + i / rate - loop.time()))
+        await bench.start(who, f"{key}{i}", datetime.now(UTC) + timedelta(seconds=1))
+    await bench.received(count, 60)
+    return bench.latencies()
 
 
-async def run(tickets: int, rate: float) -> None:
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-    from temporalio.worker import Worker
+async def drain_run(bench, who: str, count: int) -> float:
+    """Obligations per second from the first due instant to the last receipt."""
+    first = datetime.now(UTC) + timedelta(seconds=PARK_MARGIN + count / 12)
+    await asyncio.gather(*(bench.start(who, f"drain{i}", first + timedelta(seconds=i / count)) for i in range(count)))
+    await bench.received(count, (first - datetime.now(UTC)).total_seconds() + 300)
+    got = bench.latencies()
+    last = max(got) + 1.0  # the last due instant is first + ~1 s
+    return len(got) / last
 
-    from activities.notify import NotifierSettings
-    from sla.ticket import TicketOpened
-    from store.ticket_store import TicketStore, upgrade
-    from tests.receivers import HttpReceiver
-    from worker.main import build_worker
-    from workflows import search_attributes
-    from workflows.ticket import TicketWorkflow
 
-    temporal = str(Path(sys.executable).parent / "temporal") if (Path(sys.executable).parent / "temporal").exists() else shutil.which("temporal")
-    work = Path(tempfile.mkdtemp())
-    url = f"sqlite:///{work / 'tickets.db'}"
-    upgrade(url)
-    store = TicketStore(url)
-    receiver = HttpReceiver()
-    contacts = work / "contacts.toml"
-    contacts.write_text(f'[[contacts]]\nrole = "support_l1"\nchannel = "webhook"\naddress = "{receiver.url()}"\nsecret_env = "BENCH_SECRET"\nreviewed_on = {datetime.now(UTC).date()}\n')
-    os.environ["BENCH_SECRET"] = SECRET
+async def contest(bench, run, *args) -> dict[str, object]:
     results = {}
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal, data_converter=pydantic_data_converter,
-        search_attributes=list(search_attributes.ALL), dev_server_log_level="error",
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=1"],
-    ) as env:
-        client = env.client
-        # bare Temporal
-        first = datetime.now(UTC) + timedelta(seconds=10)
-        dues = [first + timedelta(seconds=i / rate) for i in range(tickets)]
-        async with Worker(client, task_queue="bare", workflows=[BareTimer], activities=[bare_post]):
-            for due in dues:
-                await client.start_workflow(BareTimer.run, [receiver.url("/bare"), due.isoformat()], id=f"bare-{uuid.uuid4()}", task_queue="bare")
-            await wait_for(receiver, tickets, asyncio.get_running_loop().time() + tickets / rate + 60)
-        results["bare Temporal"] = [r.at - datetime.fromisoformat(json.loads(r.body)["due"]).timestamp() for r in receiver.requests]
-        receiver.requests.clear()
+    async with bench.bare_worker():
+        results["bare"] = await run(bench, "bare", *args)
+    async with bench.escalator_worker():
+        results["escalator"] = await run(bench, "escalator", *args)
+    return results
 
-        # escalator: the 75% warning of a Sev-1 first response (2h) falls 90 minutes after opening.
-        settings = NotifierSettings(contacts_path=contacts, allow_private_urls=True)
-        first = datetime.now(UTC) + timedelta(seconds=15)
-        dues = [first + timedelta(seconds=i / rate) for i in range(tickets)]
-        from policies import DEFAULT_POLICY
 
-        cadence = 'targets.status_update = { within = "30m", calendar = "24x7" }\n'
-        # The on-call page at open (and its repeats) would be owed, late, before the warning too.
-        page = policy_text_page_on_call()
-        policy_text = DEFAULT_POLICY.read_text()
-        assert cadence in policy_text and page in policy_text, "the default policy's Sev-1 cadence or on-call page moved: update the benchmark"
-        (work / "policy.toml").write_text(policy_text.replace(cadence, "").replace(page, ""))
-        async with build_worker(client, task_queue="esc", policy_path=work / "policy.toml", store=store, notifier=settings):
-            for i, due in enumerate(dues):
-                ticket = TicketOpened(ticket_id=f"B-{i}-{uuid.uuid4().hex[:6]}", customer="BENCH", title="bench", severity="sev1",
-                                      opened_at=due - timedelta(minutes=90))
-                await client.start_workflow(TicketWorkflow.run, ticket, id=ticket.ticket_id, task_queue="esc")
-            await wait_for(receiver, tickets, asyncio.get_running_loop().time() + tickets / rate + 60)
-        results["escalator"] = [r.at - datetime.fromisoformat(json.loads(r.body)["due"]).timestamp() for r in receiver.requests]
-    receiver.close()
-    store.close()
+def latency_rows(label: str, count: int, results: dict[str, list]) -> None:
+    """One row each for p50 and p99; with several rounds (lists of lists), the median round's figure."""
+    rounds = {who: got if got and isinstance(got[0], list) else [got] for who, got in results.items()}
+    fig = {who: [percentiles(r)[:2] for r in rs] for who, rs in rounds.items()}
+    (b50, b99), (e50, e99) = ((statistics.median(p[0] for p in fig[w]), statistics.median(p[1] for p in fig[w])) for w in ("bare", "escalator"))
+    lost = {who: sum(count - len(r) for r in rs) for who, rs in rounds.items()}
+    note = f"   LOST bare {lost['bare']}, escalator {lost['escalator']}" if any(lost.values()) else ""
+    many = len(rounds["bare"]) > 1
+    print(ratio_line(f"{label} p50", b50, e50))
+    print(ratio_line(f"{label} p99", b99, e99) + note)
+    if many:
+        print("    p99 per round, bare: " + ", ".join(f"{p[1] * 1000:.0f}" for p in fig["bare"])
+              + " ms; escalator: " + ", ".join(f"{p[1] * 1000:.0f}" for p in fig["escalator"]) + " ms")
 
-    print(f"{tickets} due instants at {rate}/s, receipt at a local webhook receiver (dev server, SQLite WAL):")
-    rows = {}
-    for name, latencies in results.items():
-        p50, p99, worst = percentiles(latencies)
-        rows[name] = (p50, p99)
-        print(f"  {name:<14} received {len(latencies):>4}  p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  max {worst * 1000:7.1f} ms")
-    (b50, b99), (e50, e99) = rows["bare Temporal"], rows["escalator"]
-    print(f"  ratio escalator / bare: p50 {e50 / b50:.2f}x  p99 {e99 / b99:.2f}x")
+
+async def run(args) -> None:
+    async with bench_environment() as bench:
+        header(f"due -> received at a local webhook, {args.count} obligations per row")
+        for rate in args.rates:
+            rounds = [await contest(bench, parked_run, args.count, rate, f"p{rate}-{n}-") for n in range(args.rounds)]
+            late = {who: sum(r[who][1] for r in rounds) for who in ("bare", "escalator")}
+            latency_rows(f"parked, {rate:g}/s", args.count, {who: [r[who][0] for r in rounds] for who in ("bare", "escalator")})
+            if any(late.values()):
+                print(f"    parked after the first due instant: bare {late['bare']}, escalator {late['escalator']}")
+        results = await contest(bench, started_run, args.count, 10.0, "s10-")
+        latency_rows("start-up included, 10/s", args.count, results)
+        if args.max_rate:
+            best = {}
+            for who in ("bare", "escalator"):
+                best[who], misses = 0.0, 0
+                for rate in (10, 20, 30, 40, 50, 60, 80, 100):
+                    await asyncio.sleep(10)  # let the server settle after the last row
+                    async with (bench.bare_worker() if who == "bare" else bench.escalator_worker()):
+                        got, _ = await parked_run(bench, who, args.count, float(rate), f"m{rate}-")
+                    p99 = percentiles(got)[1] if len(got) == args.count else float("inf")
+                    print(f"    {who} at {rate}/s: p99 {p99 * 1000:.0f} ms", flush=True)
+                    if p99 < 1.0:
+                        best[who], misses = float(rate), 0
+                    else:
+                        misses += 1
+                        if misses == 2:
+                            break
+            print(ratio_line("highest rate with p99 < 1 s (per s)", best["bare"], best["escalator"], "/s", 1.0))
+        if args.drain:
+            await asyncio.sleep(10)
+            results = await contest(bench, drain_run, args.drain)
+            print(ratio_line(f"drain, {args.drain} due in 1 s (per s)", results["bare"], results["escalator"], "/s", 1.0))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=10.0, help="due instants per second")
+    parser.add_argument("--rates", default="5,10,20", help="due instants per second for the parked rows (default 5,10,20)")
+    parser.add_argument("--count", type=int, default=200, help="obligations per row (default 200)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each parked row, bare and escalator taking turns; "
+                                                             "the median round's p50 and p99 are printed (default 3)")
+    parser.add_argument("--drain", type=int, default=1000, help="obligations due in the same second (default 1000; 0: skip)")
+    parser.add_argument("--max-rate", action="store_true", help="also step the rate up to find the highest with p99 under 1 s")
     args = parser.parse_args()
-    asyncio.run(run(args.tickets, args.rate))
+    args.rates = [float(r) for r in args.rates.split(",") if r]
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

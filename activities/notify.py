@@ -74,8 +74,9 @@ class ContactsFile:
 
 
 class Notifier:
-    def __init__(self, store: TicketStore, settings: NotifierSettings, environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(self, store: TicketStore, settings: NotifierSettings, environ: Mapping[str, str] = os.environ, timeline=None) -> None:
         self.store = store
+        self.timeline = timeline  # a TimelineWriter: timeline batches go in its group commits
         self.settings = settings
         self.contacts = ContactsFile(settings.contacts_path)
         self.environ = environ
@@ -192,17 +193,35 @@ class Notifier:
         beat = asyncio.create_task(_heartbeat())
         try:
             if note.page_action == "resolve":
-                return await self._resolve_pages(note)
-            message = outbound(note, self.settings)
-            contacts = self.contacts.current()
-            counts = {"sent": 0, "skipped": 0, "failed": 0}
-            unlogged: list[DeliveryRecord] = []
-            # Roles side by side: a receiver that is slow to answer delays only its own role.
-            outcomes = list(await asyncio.gather(*(self._role(note, role, contacts, message, counts, unlogged) for role in note.roles)))
+                result = await self._resolve_pages(note)
+            else:
+                message = outbound(note, self.settings)
+                contacts = self.contacts.current()
+                counts = {"sent": 0, "skipped": 0, "failed": 0}
+                unlogged: list[DeliveryRecord] = []
+                # Roles side by side: a receiver that is slow to answer delays only its own role.
+                outcomes = list(await asyncio.gather(*(self._role(note, role, contacts, message, counts, unlogged) for role in note.roles)))
+                result = Delivery(idempotency_key=note.idempotency_key, channel=",".join(note.roles) or "none",
+                                  delivered_at=datetime.now(UTC), outcomes=outcomes, unlogged=unlogged, **counts)
+            result.timeline_written = await self._write_timeline(note)
         finally:
             beat.cancel()
-        return Delivery(idempotency_key=note.idempotency_key, channel=",".join(note.roles) or "none",
-                        delivered_at=datetime.now(UTC), outcomes=outcomes, unlogged=unlogged, **counts)
+        return result
+
+    async def _write_timeline(self, note: Notification) -> bool:
+        """The ticket's timeline events that came with this attempt, written after sending (the
+        message first: it is what is late otherwise). Idempotent by event id."""
+        if note.timeline is None:
+            return False
+        try:
+            if self.timeline is not None:
+                await self.timeline.write(note.timeline)
+            else:
+                await asyncio.to_thread(self.store.record_events, note.timeline)
+            return True
+        except SQLAlchemyError as exc:  # the workflow keeps them and writes them later
+            log.error("timeline not recorded with the notification", ticket_id=note.ticket_id, error=str(exc).splitlines()[0])
+            return False
 
     async def _resolve_pages(self, note: Notification) -> Delivery:
         """Resolve every PagerDuty incident the ticket opened (read from the delivery log)."""
@@ -241,6 +260,8 @@ def delivery_key(note: Notification, role: str, contact: Contact) -> str:
 
 
 async def _heartbeat() -> None:
+    # Not at once: a send that is over within a second costs the server no heartbeat at all (each
+    # is a write to the workflow's state), and the heartbeat timeout counts from the start anyway.
     while activity.in_activity():  # (tests call the notifier directly too)
-        activity.heartbeat()
         await asyncio.sleep(1)
+        activity.heartbeat()

@@ -1,29 +1,73 @@
-"""The policy snapshot activity: reads the policy file once per ticket, resolves its holidays."""
+"""The opening activity: the policy file as it is now, with its holidays resolved, and the
+ticket's first timeline events in the store.
+
+Run by each new ticket as a local activity, inside its first workflow task, which then sets
+the ticket's first timer. That task must be short: the server starts a timer when the task
+completes, so every millisecond the task is held makes the timer fire that much later
+(docs/performance.md). So the opening is written here, with the snapshot, rather than by a
+second local activity after it; and the file is parsed, and three years of holidays resolved,
+once per (file contents, opening year), not once per ticket. The file is read at every call:
+an edit reaches the next ticket.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
-from sla.messages import SnapshotRequest
+from sla import intake
+from sla.messages import Opening, SnapshotRequest
 from sla.policy import PolicySnapshot, digest, parse_policy, take_snapshot
 
 log = structlog.get_logger(__name__)
 
 
 class PolicySnapshots:
-    """Takes snapshots of the policy file at `path`; read at every call, so edits reach new tickets."""
+    """Takes snapshots of the policy file at `path`; `writer` (a TimelineWriter) writes openings."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, writer=None) -> None:
         self.path = path
+        self.writer = writer
+
+    def warm(self) -> None:
+        """Parse the file and resolve this year's holidays now, at worker start, not in the first ticket's task."""
+        text = self.path.read_text(encoding="utf-8")
+        _snapshot(text, str(self.path), digest(text), datetime.now(UTC).year)
 
     @activity.defn(name="snapshot_policy")
-    async def snapshot_policy(self, request: SnapshotRequest) -> PolicySnapshot:
+    async def snapshot_policy(self, request: SnapshotRequest) -> Opening:
+        """Raises PolicyError (the ticket's first task retries) when the file does not parse; a store
+        that is down only leaves the opening to the workflow (`timeline_written` false)."""
         text = self.path.read_text(encoding="utf-8")
-        policy = parse_policy(text, str(self.path))
-        snapshot = take_snapshot(policy, str(self.path), digest(text), request.opened_at)
-        log.info("policy snapshot taken", ticket_id=request.ticket_id, policy=policy.name,
-                 version=policy.version, digest=snapshot.digest[:12])
-        return snapshot
+        snapshot = _snapshot(text, str(self.path), digest(text), request.opened_at.year)
+        log.info("policy snapshot taken", ticket_id=request.ticket_id, policy=snapshot.policy.name,
+                 version=snapshot.policy.version, digest=snapshot.digest[:12])
+        written = await self._write_opening(request, snapshot)
+        return Opening(snapshot=snapshot, timeline_written=written, answered_at=datetime.now(UTC))
+
+    async def _write_opening(self, request: SnapshotRequest, snapshot: PolicySnapshot) -> bool:
+        if request.opening is None or self.writer is None:
+            return False
+        try:
+            # Never the opening of a ticket the workflow will refuse: a refused start writes nothing.
+            intake.check_opened_anywhen(snapshot.policy, request.opening.ticket, datetime.now(UTC))
+        except ValueError:
+            return False
+        try:
+            await self.writer.write(request.opening)
+            return True
+        except SQLAlchemyError as exc:
+            log.error("opening not recorded yet", ticket_id=request.ticket_id, error=str(exc).splitlines()[0])
+            return False
+
+
+@lru_cache(maxsize=16)
+def _snapshot(text: str, source: str, text_digest: str, year: int) -> PolicySnapshot:
+    # Keyed by the text itself (and its digest): an edited file is a new entry, never a stale one.
+    # take_snapshot reads only the year of the opening instant.
+    return take_snapshot(parse_policy(text, source), source, text_digest, datetime(year, 1, 1, tzinfo=UTC))

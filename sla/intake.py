@@ -46,3 +46,12 @@ def check_opened(policy: Policy, ticket: TicketOpened, now: datetime) -> None:
     oldest = now - timedelta(seconds=policy.lifecycle.max_backdate.seconds(0))
     if ticket.opened_at < oldest:
         raise ValueError(f"opened_at: {ticket.opened_at.isoformat()} is more than {policy.lifecycle.max_backdate} ago (lifecycle.max_backdate)")
+
+
+def check_opened_anywhen(policy: Policy, ticket: TicketOpened, now: datetime, margin: timedelta = timedelta(hours=1)) -> None:
+    """`check_opened` at both ends of [now - margin, now + margin]: when it passes, `check_opened`
+    passes at any instant in between. The opening activity uses it to write a new ticket's
+    opening with the policy snapshot, on its own clock, only when the workflow's own check (on
+    the server's clock, moments apart) cannot refuse the ticket."""
+    check_opened(policy, ticket, now - margin)
+    check_opened(policy, ticket, now + margin)

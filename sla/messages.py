@@ -208,8 +208,20 @@ class TicketContinued(BaseModel):
 
 
 class SnapshotRequest(BaseModel):
+    """What a new ticket asks of the policy snapshot activity; with `opening`, it also writes the
+    ticket's first timeline events, unless the ticket may be refused (sla/intake.py)."""
+
     ticket_id: str
     opened_at: datetime
+    opening: "EventBatch | None" = None
+
+
+class Opening(BaseModel):
+    """The snapshot activity's answer: the snapshot, and whether the opening events are in the store."""
+
+    snapshot: PolicySnapshot
+    timeline_written: bool = False
+    answered_at: datetime | None = Field(default=None, description="The worker's clock when it answered (workflows/alarm.py).")
 
 
 class Notification(BaseModel):
@@ -233,6 +245,8 @@ class Notification(BaseModel):
     done: list[str] = Field(default_factory=list, description="Delivery keys (obligation|role|channel|recipient) already accepted.")
     use_fallback: list[str] = Field(default_factory=list, description="Roles whose fallback contacts are to be used now.")
     page_action: Literal["trigger", "acknowledge", "resolve"] = "trigger"
+    timeline: "EventBatch | None" = Field(
+        default=None, description="Timeline events the notifier writes to the store after sending (one attempt carries them).")
 
 
 DeliveryStatus = Literal["delivered", "delivered_by_fallback", "refused", "no_contact", "pending", "given_up", "not_applicable", "superseded"]
@@ -278,6 +292,7 @@ class Delivery(BaseModel):
     failed: int = 0
     outcomes: list[RoleOutcome] = Field(default_factory=list)
     unlogged: list[DeliveryRecord] = Field(default_factory=list)
+    timeline_written: bool = Field(default=False, description="Whether the notification's `timeline` batch is in the store.")
 
 
 class PendingDelivery(BaseModel):
@@ -303,6 +318,13 @@ class TicketEvent(BaseModel):
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
+class Recorded(BaseModel):
+    """What writing a timeline batch did: how many events were new, and the worker's clock then."""
+
+    new: int
+    answered_at: datetime | None = None
+
+
 class EventBatch(BaseModel):
     """Timeline events to write, with the ticket's current summary row."""
 
@@ -315,3 +337,5 @@ class EventBatch(BaseModel):
 
 
 TicketContinued.model_rebuild()
+Notification.model_rebuild()
+SnapshotRequest.model_rebuild()

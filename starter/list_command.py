@@ -104,7 +104,7 @@ async def run_list(client: TicketClient, text: str, limit: int, zone) -> tuple[l
 def _row(execution) -> dict[str, Any]:
     attrs = execution.typed_search_attributes
     ended = execution.status in ENDED_UNCLOSED
-    status = execution.status.name.lower() if ended and execution.status else (attrs.get(sa.TICKET_STATUS) or attrs.get(sa.STATUS) or "-")
+    status = execution.status.name.lower() if ended and execution.status else (attrs.get(sa.TICKET_STATUS) or "-")
     return {
         "ticket_id": execution.id, "severity": attrs.get(sa.SEVERITY), "status": status, "sla_state": attrs.get(sa.SLA_STATE),
         "next_due": None if ended else attrs.get(sa.NEXT_DUE_AT), "owner": attrs.get(sa.OWNER), "customer": attrs.get(sa.CUSTOMER),

@@ -10,7 +10,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, select, update
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -51,9 +55,23 @@ def sqlite_file_missing(url: str) -> bool:
 
 def open_engine(url: str) -> Engine:
     url = engine_url(url)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:
+        # WAL: readers never wait for the writer; synchronous=NORMAL is durable against a crash of
+        # the process (as the Temporal dev server is run here); busy_timeout waits for the lock
+        # of another process rather than failing at once (docs/performance.md).
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return engine
 
 
 def _alembic_config(url: str):
@@ -102,6 +120,15 @@ class TicketStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = open_engine(url)
+        # SQLite has one writer at a time: writers of this process queue here, in order, instead of
+        # meeting on the file lock, whose busy handler sleeps and retries (milliseconds each).
+        self._writing = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction for writing."""
+        with self._writing or nullcontext(), self.engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()
@@ -111,6 +138,14 @@ class TicketStore:
 
     def record_events(self, batch: EventBatch) -> int:
         """Upsert the ticket row and add the events not yet there; returns how many were new."""
+        return self.record_events_together([batch])[0]
+
+    def record_events_together(self, batches: list[EventBatch]) -> list[int]:
+        """Several tickets' batches in one transaction (a group commit); how many events were new in each."""
+        with self._write() as conn:
+            return [self._record_batch(conn, batch) for batch in batches]
+
+    def _record_batch(self, conn: Connection, batch: EventBatch) -> int:
         t = batch.ticket
         now = datetime.now(UTC)
         row = {
@@ -118,26 +153,25 @@ class TicketStore:
             "status": batch.status.value, "plan": batch.plan, "category": t.category, "follows": t.follows,
             "opened_at": _utc(t.opened_at), "updated_at": now,
         }
-        with self.engine.begin() as conn:
-            for record in batch.deliveries:  # written late: the notifier could not reach the store when it sent
-                self._log_delivery(conn, key=record.key, ticket_id=record.ticket_id, obligation_id=record.obligation_id, role=record.role,
-                                   channel=record.channel, recipient=record.recipient, status=record.status, detail=record.detail, at=record.at)
-            stmt = self._insert(tickets).values(row)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=["ticket_id"],
-                set_={"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now},
-            ))
-            if not batch.events:
-                return 0
-            values = [
-                {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
-                 "kind": e.kind, "detail": e.detail}
-                for e in batch.events
-            ]
-            inserted = conn.execute(
-                self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
-            ).all()
-            return len(inserted)
+        for record in batch.deliveries:  # written late: the notifier could not reach the store when it sent
+            self._log_delivery(conn, key=record.key, ticket_id=record.ticket_id, obligation_id=record.obligation_id, role=record.role,
+                               channel=record.channel, recipient=record.recipient, status=record.status, detail=record.detail, at=record.at)
+        stmt = self._insert(tickets).values(row)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["ticket_id"],
+            set_={"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now},
+        ))
+        if not batch.events:
+            return 0
+        values = [
+            {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
+             "kind": e.kind, "detail": e.detail}
+            for e in batch.events
+        ]
+        inserted = conn.execute(
+            self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
+        ).all()
+        return len(inserted)
 
     def delivered(self, key: str) -> bool:
         with self.engine.connect() as conn:
@@ -146,7 +180,7 @@ class TicketStore:
     def record_delivery(self, *, key: str, ticket_id: str, obligation_id: str, role: str, channel: str,
                         recipient: str, status: str, detail: str | None = None) -> None:
         """Log a delivery; a key already logged as failed becomes sent when a retry succeeds."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._log_delivery(conn, key=key, ticket_id=ticket_id, obligation_id=obligation_id, role=role, channel=channel,
                                recipient=recipient, status=status, detail=detail, at=datetime.now(UTC))
 

@@ -26,6 +26,7 @@ from sla.messages import (
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Resolve, Respond,
     SeverityPlanChange, StatusChange,
 )
+from sla.messages import EventBatch, Recorded
 from sla.ticket import TicketOpened
 from tests.conftest import binary, register_search_attributes
 from store.ticket_store import TicketStore, upgrade
@@ -33,6 +34,12 @@ from worker.main import build_worker
 from workflows.ticket import TicketWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+
+
+async def waive_post_incident(handle) -> None:
+    """A resolved Sev-1 owes a review and an RCA: its workflow ends once they are done or waived."""
+    for item in ("review", "rca"):
+        await handle.execute_update(TicketWorkflow.complete_obligation, CompleteObligation(item=item, by="kim", waive_reason="replay scenario"))
 
 
 async def sev1_breached_then_resolved(env: WorkflowEnvironment, task_queue: str):
@@ -43,6 +50,7 @@ async def sev1_breached_then_resolved(env: WorkflowEnvironment, task_queue: str)
     await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="alice"))
     await env.sleep(timedelta(hours=1))
     await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice", resolution="rolled back"))
+    await waive_post_incident(handle)
     await handle.result()
     return handle
 
@@ -88,6 +96,7 @@ async def sev2_raised_to_sev1_reopened(env: WorkflowEnvironment, task_queue: str
     await env.sleep(timedelta(days=1))
     await handle.execute_update(TicketWorkflow.customer_message, CustomerMessage(message_id="still-broken"))
     await handle.execute_update(TicketWorkflow.resolve, Resolve(by="dave"))
+    await waive_post_incident(handle)
     await handle.result()
     return handle
 
@@ -102,6 +111,7 @@ async def sev1_with_timeline(env: WorkflowEnvironment, task_queue: str):
     await env.sleep(timedelta(hours=2))
     await handle.execute_update(TicketWorkflow.respond, Respond(by="erin"))
     await handle.execute_update(TicketWorkflow.resolve, Resolve(by="erin"))
+    await waive_post_incident(handle)
     await handle.result()
     return handle
 
@@ -119,6 +129,7 @@ async def sev1_escalation_matrix(env: WorkflowEnvironment, task_queue: str):
     await handle.execute_update(TicketWorkflow.acknowledge_page, AcknowledgePage(step="engineering", by="oncall"))
     await handle.execute_update(TicketWorkflow.respond, Respond(by="Grace"))
     await handle.execute_update(TicketWorkflow.resolve, Resolve(by="Grace"))
+    await waive_post_incident(handle)
     await handle.result()
     return handle
 
@@ -195,7 +206,65 @@ async def sev1_outbox(env: WorkflowEnvironment, task_queue: str):
     return handle
 
 
-# Histories recorded before the lifecycle patch stay as they were: they prove old tickets replay.
+class SlowTimelineWriter:
+    """A store that takes 0.5 s per timeline write: longer than the inline write may hold a
+    workflow task (workflows/timeline.py), so the write goes beside the loop."""
+
+    def __init__(self, store: TicketStore) -> None:
+        from activities.timeline_store import TimelineWriter
+
+        self.writer = TimelineWriter(store)
+
+    def activity(self):
+        from temporalio import activity
+
+        @activity.defn(name="record_ticket_events")
+        async def record_ticket_events(batch: EventBatch) -> Recorded:
+            await asyncio.sleep(0.5)
+            return await self.writer.record_ticket_events(batch)
+
+        return record_ticket_events
+
+
+async def sev3_slow_store(env: WorkflowEnvironment, task_queue: str):
+    """Timeline writes that outlast the inline write: each goes by an ordinary activity instead."""
+    opened = TicketOpened(ticket_id="T-replay-slow-store", customer="INITECH", title="Totals are off", severity="sev3",
+                          opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.acknowledge, Acknowledge(by="carol"))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="carol"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="carol"))
+    await handle.result()
+    return handle
+
+
+async def sev1_continued_as_new(env: WorkflowEnvironment, task_queue: str):
+    """A Sev-1 whose history passes the (lowered) limit: the first run, ending in continue-as-new."""
+    t0 = await env.get_current_time()
+    opened = TicketOpened(ticket_id="T-replay-continued", customer="ACME", title="Checkout is down", severity="sev1", opened_at=t0)
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(minutes=2))
+    for n in range(30):
+        await handle.execute_update(TicketWorkflow.post_status_update, PostStatusUpdate(by="grace", text=f"update {n}"))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="alice", resolution="failover"))
+    return env.client.get_workflow_handle(opened.ticket_id, run_id=handle.first_execution_run_id or handle.run_id)
+
+
+# Worker setups other than the default: a slow store, a policy with a low continue-as-new limit.
+def _low_limit_policy() -> Path:
+    from policies import DEFAULT_POLICY
+
+    path = Path(tempfile.mkdtemp()) / "policy.toml"
+    path.write_text(DEFAULT_POLICY.read_text().replace("continue_as_new_after_events = 2000", "continue_as_new_after_events = 150"))
+    return path
+
+
+SETUPS = {
+    "sev3_slow_store": lambda store: {"record_events": SlowTimelineWriter(store).activity()},
+    "sev1_continued_as_new": lambda store: {"policy_path": _low_limit_policy()},
+}
+
 SCENARIOS = {
     "sev1_breached_then_resolved": sev1_breached_then_resolved,
     "sev2_enterprise_acknowledged": sev2_enterprise_acknowledged,
@@ -206,6 +275,8 @@ SCENARIOS = {
     "handoffs_digest_post_incident": handoffs_digest_post_incident,
     "sev1_event_time_and_beat": sev1_event_time_and_beat,
     "sev1_outbox": sev1_outbox,
+    "sev3_slow_store": sev3_slow_store,
+    "sev1_continued_as_new": sev1_continued_as_new,
 }
 
 
@@ -224,7 +295,9 @@ async def main(names: list[str]) -> None:
             await register_search_attributes(env.client)
             url = f"sqlite:///{tempfile.mkdtemp()}/tickets.db"
             upgrade(url)
-            async with build_worker(env.client, task_queue="record", store=TicketStore(url)):
+            store = TicketStore(url)
+            options = SETUPS[name](store) if name in SETUPS else {}
+            async with build_worker(env.client, task_queue="record", store=store, **options):
                 handle = await scenario(env, "record")
                 history = await handle.fetch_history()
             path = HISTORIES / f"{name}.json"

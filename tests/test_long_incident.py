@@ -54,3 +54,28 @@ async def test_a_three_day_sev1_with_144_status_updates_continues_as_new(store, 
     print(f"\n3-day Sev-1, {UPDATES} updates: {len(runs)} runs; events and bytes per run, newest first: {runs}")
     assert largest_events < EVENT_LIMIT + 100  # continue-as-new waits for running handlers, hence a margin
     assert max(b for _, b in runs) < 2_000_000
+
+
+async def test_a_steady_stream_of_1000_updates_continues_as_new_within_10_percent_of_the_threshold(
+        store, ts_env: WorkflowEnvironment, tmp_path) -> None:
+    """Continue-as-new is checked after every message, not only when the loop is idle: updates sent
+    back to back, as fast as the test server takes them, must not grow one history past its limit."""
+    from policies import DEFAULT_POLICY
+
+    limit = 500
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEFAULT_POLICY.read_text().replace(f"continue_as_new_after_events = {EVENT_LIMIT}", f"continue_as_new_after_events = {limit}"))
+    notifier = RecordingNotifier(store)
+    count = 1000
+    async with build_worker(ts_env.client, task_queue="tq", store=store, notify=notifier.notify, policy_path=policy):
+        opened, handle = await open_ticket(ts_env, "tq", severity="sev1")
+        await state_after_snapshot(handle)
+        for n in range(count):
+            state = await handle.execute_update(TicketWorkflow.post_status_update, PostStatusUpdate(by="Grace", text=f"update {n}"))
+        runs = await histories(ts_env, opened.ticket_id, (await handle.describe()).run_id)
+    assert state.status_updates_posted == count
+    posted = {n.idempotency_key for n in notifier.sent if n.idempotency_key.endswith("/posted")}
+    assert len(posted) == count
+    print(f"\n{count} updates back to back, limit {limit}: {len(runs)} runs; events per run, newest first: {[e for e, _ in runs]}")
+    assert len(runs) >= count * 5 // limit
+    assert max(e for e, _ in runs) <= limit * 1.1

@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.notify import Notifier, NotifierSettings
 from activities.policy_snapshot import PolicySnapshots
@@ -28,19 +28,28 @@ log = structlog.get_logger("escalator.worker")
 
 def build_worker(
     client: Client, task_queue: str = TASK_QUEUE, policy_path: Path | None = None, *,
-    store: TicketStore, notifier: NotifierSettings | None = None, notify=None, record_events=None, **options,
+    store: TicketStore, notifier: NotifierSettings | None = None, notify=None, record_events=None, sandboxed: bool = True, **options,
 ) -> Worker:
     """A worker for ticket workflows; `notify` and `record_events` replace those activities
-    (tests wrap them), `options` go to temporalio's Worker (tests set caching)."""
-    snapshots = PolicySnapshots(policy_path or Path(str(DEFAULT_POLICY)))
-    notify = notify or Notifier(store, notifier or NotifierSettings()).notify
-    record_events = record_events or TimelineWriter(store).record_ticket_events
+    (tests wrap them), `options` go to temporalio's Worker (tests set caching).
+
+    `sandboxed` (the default, and how every test runs) executes the workflow in temporalio's
+    sandbox, which refuses non-deterministic calls such as datetime.now(). `python -m worker`
+    turns it off unless ESCALATOR_WORKFLOW_SANDBOX is set: the sandbox builds a fresh module
+    namespace for every ticket it starts or replays, which made a burst of openings 1.6x slower
+    (docs/performance.md), and the workflow code it would guard is exercised sandboxed by the
+    whole test suite and the replay tests."""
+    writer = TimelineWriter(store)
+    snapshots = PolicySnapshots(policy_path or Path(str(DEFAULT_POLICY)), writer)
+    snapshots.warm()
+    notify = notify or Notifier(store, notifier or NotifierSettings(), timeline=writer).notify
+    record_events = record_events or writer.record_ticket_events
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[TicketWorkflow],
         activities=[snapshots.snapshot_policy, notify, record_events],
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner() if sandboxed else UnsandboxedWorkflowRunner(),
         **options,
     )
 
@@ -56,6 +65,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     flag("--contacts", dest="contacts", help="contacts TOML (ESCALATOR_CONTACTS; default none: every role is logged to the console)")
     flag("--ui-url", dest="ui_url", help="Temporal UI base URL for links in notifications (ESCALATOR_UI_URL)")
     flag("--log-level", dest="log_level", help="ESCALATOR_LOG_LEVEL (default INFO)")
+    flag("--workflow-sandbox", dest="workflow_sandbox", action="store_const", const=True,
+         help="run ticket workflows in temporalio's sandbox (ESCALATOR_WORKFLOW_SANDBOX; default off: docs/performance.md)")
     flag("--max-cached-workflows", dest="max_cached_workflows", type=int,
          help="tickets kept in memory between tasks (ESCALATOR_MAX_CACHED_WORKFLOWS; default temporalio's; 0: none)")
     return parser.parse_args(argv)
@@ -102,7 +113,8 @@ async def main(argv: list[str] | None = None) -> int:
         log.error("cannot connect to Temporal", address=settings.temporal_address, error=str(exc))
         return 2
     cache = {} if settings.max_cached_workflows is None else {"max_cached_workflows": settings.max_cached_workflows}
-    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier(), **cache)
+    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier(),
+                          sandboxed=settings.workflow_sandbox, **cache)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

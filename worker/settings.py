@@ -50,6 +50,11 @@ class WorkerSettings(BaseSettings):
         description="Tickets kept in the worker's cache (temporalio's default if unset; 0 turns sticky execution off).",
     )
 
+    workflow_sandbox: bool = Field(
+        False, validation_alias="ESCALATOR_WORKFLOW_SANDBOX",
+        description="Run ticket workflows in temporalio's sandbox (the test suite always does; docs/performance.md).",
+    )
+
     @property
     def policy_path(self) -> Path:
         return self.policy or Path(str(DEFAULT_POLICY))

@@ -26,13 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from sla.ticket import ClockName, TicketStatus
     from workflows import contract
 
-# Tickets started before this patch ended at Solved, and acknowledging met the first response.
-LIFECYCLE_PATCH = "lifecycle-v1"
-# Tickets started before this patch owed nothing after resolution.
-POST_INCIDENT_PATCH = "post-incident-v1"
-# Defined in workflows/ticket.py: with the outbox, page acknowledgements and resolutions reach PagerDuty.
-OUTBOX_PATCH = "outbox-v1"
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -78,14 +71,8 @@ class TicketInbox:
         lifecycle.check_acknowledge(self._state, r)
 
     def _apply_acknowledge(self, r: Acknowledge, at: datetime) -> None:
-        if workflow.patched(LIFECYCLE_PATCH):
-            lifecycle.apply_acknowledge(self._policy, self._state, r, at)
-            self._event("acknowledged", at=at, by=r.by.strip(), status=self._state.status.value)
-        else:
-            self._state.acknowledged_by, self._state.acknowledged_at = r.by.strip(), at
-            first = self._state.clocks[ClockName.FIRST_RESPONSE]
-            if first.met_at is None:
-                first.met_at = at
+        lifecycle.apply_acknowledge(self._policy, self._state, r, at)
+        self._event("acknowledged", at=at, by=r.by.strip(), status=self._state.status.value)
 
     def _check_respond(self, r: Respond, now: datetime) -> None:
         lifecycle.check_respond(self._state, r)
@@ -121,12 +108,11 @@ class TicketInbox:
 
     def _resolve_pages(self) -> None:
         """Resolving the ticket resolves every PagerDuty incident it opened."""
-        if workflow.patched(OUTBOX_PATCH):
-            tid = self._state.ticket.ticket_id
-            self._page_follow_up(f"{tid}/solved/{self._state.solve_count}/resolve_pages", f"ticket {tid} solved", ["pagerduty"], "resolve")
+        tid = self._state.ticket.ticket_id
+        self._page_follow_up(f"{tid}/solved/{self._state.solve_count}/resolve_pages", f"ticket {tid} solved", ["pagerduty"], "resolve")
 
     def _open_post_incident(self, at: datetime) -> None:
-        if workflow.patched(POST_INCIDENT_PATCH) and not self._state.post_incident:
+        if not self._state.post_incident:
             lifecycle.open_post_incident(self._policy, self._state, at)
             for item in self._state.post_incident:
                 self._event("post_incident_due", item=item.id, due=item.due.isoformat(), at=at)
@@ -180,11 +166,10 @@ class TicketInbox:
     def _apply_acknowledge_page(self, r: AcknowledgePage, at: datetime) -> None:
         lifecycle.apply_page_ack(self._state, r, at)
         self._event("page_acknowledged", at=at, step=r.step, by=r.by.strip())
-        if workflow.patched(OUTBOX_PATCH):
-            step = next(s for s in self._policy.escalation[self._state.severity] if s.id == r.step)
-            record = self._state.escalations[r.step]
-            self._page_follow_up(f"{self._state.ticket.ticket_id}/escalation/{r.step}/ack{record.ack_timeouts + 1}",
-                                 f"{step.label}: acknowledged by {r.by.strip()}", list(step.roles), "acknowledge")
+        step = next(s for s in self._policy.escalation[self._state.severity] if s.id == r.step)
+        record = self._state.escalations[r.step]
+        self._page_follow_up(f"{self._state.ticket.ticket_id}/escalation/{r.step}/ack{record.ack_timeouts + 1}",
+                             f"{step.label}: acknowledged by {r.by.strip()}", list(step.roles), "acknowledge")
 
     def _check_hand_off(self, r: HandOff, now: datetime) -> None:
         lifecycle.check_handoff(self._policy, self._state, r)

@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from sla import delivery
-    from sla.messages import Delivery, DeliveryRecord, Notification, PendingDelivery, RoleOutcome
+    from sla.messages import Delivery, EventBatch, Notification, PendingDelivery, RoleOutcome
     from workflows import contract
 
 # Retries of one attempt for the worker's sake (killed, timed out), not the receiver's: the
@@ -50,31 +50,36 @@ class TicketOutbox:
         ), [], alert=False)
 
     def _start_due_deliveries(self) -> None:
+        """Start the attempts that are due; the first carries the queued timeline events to the
+        store (workflows/timeline.py), so a notification's own events cost no write of their own."""
         now = workflow.now()
         for pending in list(self._deliveries):
             key = pending.note.idempotency_key
             if key not in self._in_flight and pending.next_at <= now:
                 self._in_flight.add(key)
-                asyncio.create_task(self._attempt(pending))
+                asyncio.create_task(self._attempt(pending, self._take_timeline()))
 
     def _next_delivery_at(self) -> datetime | None:
         waiting = [p.next_at for p in self._deliveries if p.note.idempotency_key not in self._in_flight]
         return min(waiting, default=None)
 
-    async def _attempt(self, pending: PendingDelivery) -> None:
+    async def _attempt(self, pending: PendingDelivery, timeline: EventBatch | None) -> None:
         key = pending.note.idempotency_key
+        written = False
         try:
             result = await workflow.execute_activity(
-                contract.ACTIVITY_NOTIFY, pending.note, result_type=Delivery,
+                contract.ACTIVITY_NOTIFY, pending.note.model_copy(update={"timeline": timeline}), result_type=Delivery,
                 start_to_close_timeout=timedelta(seconds=60), heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=ATTEMPT_RETRY,
                 summary=f"notify ({pending.attempts + 1}): {pending.note.summary}"[:200],
             )
-            outcomes, self._delivery_log = result.outcomes, self._delivery_log + result.unlogged
+            outcomes, self._delivery_log, written = result.outcomes, self._delivery_log + result.unlogged, result.timeline_written
         except ActivityError as err:
             detail = str(err.cause or err)
             outcomes = [RoleOutcome(role=r, status="pending", retry=True, detail=detail) for r in pending.note.roles]
         finally:
             self._in_flight.discard(key)
+        if timeline and not written:
+            self._events = timeline.events + self._events  # written with the next batch (idempotent by event id)
         self._absorb(pending, outcomes)
         self._changed = True
 
@@ -148,7 +153,3 @@ class TicketOutbox:
             for pending in list(self._deliveries):
                 delivery.give_up(pending, delivery.to_retry(pending), reason="the ticket closed")
                 self._finish(pending)
-
-    def _take_delivery_log(self) -> list[DeliveryRecord]:
-        records, self._delivery_log = self._delivery_log, []
-        return records

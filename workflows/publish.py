@@ -16,10 +16,6 @@ with workflow.unsafe.imports_passed_through():
     from sla.ticket import TicketStatus
     from workflows import search_attributes as sa
 
-# Before this patch, the SupportTier search attribute was not set.
-TIER_PATCH = "support-tier-v1"
-# Before this patch, tickets wrote the search attribute Status (not TicketStatus) and no Owner.
-OPERATOR_VIEW_PATCH = "ticket-status-owner-v1"
 
 
 class TicketPublisher:
@@ -34,13 +30,10 @@ class TicketPublisher:
             "status": state.status.value, "sla_state": state.sla_state.value, "next_due": nxt.due if nxt else None,
             "level": state.escalation_level, "commander": state.commander is not None,
         }
-        # Only a ticket that has been handed off sets SupportTier: older tickets' histories stay as they were.
-        tier = state.tier if state.handoffs and workflow.patched(TIER_PATCH) else None
+        tier = state.tier if state.handoffs else None  # set once a ticket has been handed off
         if tier:
             values["tier"] = tier
-        # New tickets write TicketStatus (a custom `Status` hides the execution status in the UI's list) and Owner.
-        operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
-        owner = state.owner_handle if operator_view else None
+        owner = state.owner_handle
         if owner:
             values["owner"] = owner
         if values != self._published:
@@ -48,8 +41,8 @@ class TicketPublisher:
                 sa.TICKET_ID.value_set(state.ticket.ticket_id),
                 sa.CUSTOMER.value_set(state.ticket.customer),
                 sa.SEVERITY.value_set(state.severity.value),
-                (sa.TICKET_STATUS if operator_view else sa.STATUS).value_set(state.status.value),
-                *([sa.OWNER.value_set(owner) if owner else sa.OWNER.value_unset()] if operator_view else []),
+                sa.TICKET_STATUS.value_set(state.status.value),
+                sa.OWNER.value_set(owner) if owner else sa.OWNER.value_unset(),
                 sa.SLA_STATE.value_set(state.sla_state.value),
                 sa.NEXT_DUE_AT.value_set(nxt.due) if nxt else sa.NEXT_DUE_AT.value_unset(),
                 sa.ESCALATION_LEVEL.value_set(state.escalation_level),

@@ -150,19 +150,24 @@ async def measure() -> dict[str, Cost]:
     return costs
 
 
-def report(costs: dict[str, Cost]) -> None:
+def report(costs: dict[str, Cost], verbose: bool = False) -> None:
     print(f"history cost of one ticket (time-skipping test server, default policy; {os.cpu_count()} cores):")
     for name, c in costs.items():
         print(f"  {name:<16} events {c.events:>5} over {c.runs} run(s)   messages {c.messages:>3}   notifications {c.notifications:>3}"
               f"   actions {c.actions:>4}   minimum {c.minimum:>4}   ratio {c.actions / c.minimum:.2f}x"
               f"   events per message+notification {c.events / max(1, c.messages + c.notifications):.2f}")
-    if "-v" in sys.argv:
+    if verbose:
         for name, c in costs.items():
             print(f"  {name}: " + ", ".join(f"{k.lower()} {n}" for k, n in c.by_type.most_common()))
 
 
 def main() -> None:
-    report(asyncio.run(measure()))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="also print the events of each ticket by type")
+    args = parser.parse_args()
+    report(asyncio.run(measure()), args.verbose)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ async def child(who: str, address: str, work: str, run_id: str) -> None:
     from bench.harness import Bench
     from store.ticket_store import TicketStore
 
+    import structlog
+
+    # The parent reads only "ready" from stdout: the worker's own logs would fill the pipe and stall it.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=open(os.devnull, "w")))
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     store = TicketStore(f"sqlite:///{work}/tickets.db")
     bench = Bench(client, None, store, Path(work), run_id=run_id)

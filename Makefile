@@ -27,7 +27,7 @@ test: $(VENV)/.installed
 histories: $(VENV)/.installed
 	$(BIN)/python -m tests.record_histories $(SCENARIOS)
 
-## make bench: run the benchmarks in bench/ (about 25 minutes; docs/performance.md says what each measures).
+## make bench: run the benchmarks in bench/ (about 30 minutes; docs/performance.md says what each measures).
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.plan_speed
 	$(BIN)/python -m bench.history_cost

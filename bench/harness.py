@@ -132,6 +132,13 @@ async def bench_environment():
     from tests.receivers import HttpReceiver
     from workflows import search_attributes
 
+    import logging
+    import shutil
+
+    import structlog
+
+    # The worker's per-ticket INFO lines would bury the figures.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     work = Path(tempfile.mkdtemp(prefix="escalator-bench-"))
     url = f"sqlite:///{work / 'tickets.db'}"
     upgrade(url)
@@ -152,6 +159,7 @@ async def bench_environment():
     finally:
         receiver.close()
         store.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def header(what: str) -> None:

@@ -77,7 +77,7 @@ async def replay(runs) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--days", type=int, default=7, help="days the Sev-1 stays open, a status update every 30 minutes (default 7)")
     args = parser.parse_args()
     runs = asyncio.run(record(args.days))
     total, largest = asyncio.run(replay(runs))

@@ -36,15 +36,18 @@ class PolicySnapshots:
 
     def warm(self) -> None:
         """Parse the file and resolve this year's holidays now, at worker start, not in the first ticket's task."""
+        self._current(datetime.now(UTC).year)
+
+    def _current(self, year: int) -> PolicySnapshot:
+        """The file as it is now, resolved from `year` (cached per file contents and year)."""
         text = self.path.read_text(encoding="utf-8")
-        _snapshot(text, str(self.path), digest(text), datetime.now(UTC).year)
+        return _snapshot(text, str(self.path), digest(text), year)
 
     @activity.defn(name="snapshot_policy")
     async def snapshot_policy(self, request: SnapshotRequest) -> Opening:
         """Raises PolicyError (the ticket's first task retries) when the file does not parse; a store
         that is down only leaves the opening to the workflow (`timeline_written` false)."""
-        text = self.path.read_text(encoding="utf-8")
-        snapshot = _snapshot(text, str(self.path), digest(text), request.opened_at.year)
+        snapshot = self._current(request.opened_at.year)
         log.info("policy snapshot taken", ticket_id=request.ticket_id, policy=snapshot.policy.name,
                  version=snapshot.policy.version, digest=snapshot.digest[:12])
         written = await self._write_opening(request, snapshot)

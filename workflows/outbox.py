@@ -79,7 +79,7 @@ class TicketOutbox:
         finally:
             self._in_flight.discard(key)
         if timeline and not written:
-            self._events = timeline.events + self._events  # written with the next batch (idempotent by event id)
+            self._put_back(timeline)
         self._absorb(pending, outcomes)
         self._changed = True
 

@@ -88,7 +88,7 @@ class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, Tic
             self._snapshot = answer.snapshot
             self._heard_clock(answer.answered_at)
             if opening and not answer.timeline_written:
-                self._events = opening.events + self._events  # the loop writes them
+                self._put_back(opening)  # the loop writes them
         if self._runs == 0 and not self._state.fired:  # a new ticket: what only the policy and the clock can tell
             try:
                 intake.check_opened(self._snapshot.policy, self._state.ticket, workflow.now())

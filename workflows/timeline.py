@@ -49,19 +49,26 @@ class TicketTimeline:
         self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or now, recorded_at=now,
                                         kind=kind, detail=detail))
 
-    def _take_timeline(self) -> EventBatch | None:
-        """The queued events as one batch for the store (the queue empties), or None."""
-        if not self._events:
+    def _take_timeline(self, even_empty: bool = False) -> EventBatch | None:
+        """The queued events as one batch for the store (the queue empties); None when there are
+        none, unless `even_empty` (a batch that only carries the ticket's row and delivery lines)."""
+        if not self._events and not even_empty:
             return None
         batch, self._events = self._events, []
         state = self._state
         return EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=batch)
 
+    def _put_back(self, batch: EventBatch) -> None:
+        """A batch that did not reach the store goes back in front of the queue, in order, for the
+        next write (writes are idempotent by event id, so one written after all does no harm)."""
+        self._events = batch.events + self._events
+        self._delivery_log = batch.deliveries + self._delivery_log
+
     async def _write_timeline(self) -> bool:
         """Write the queued events (and delivery log lines the notifier could not write); True when written."""
         if not self._events and not self._delivery_log:
             return True
-        batch = self._take_timeline() or self._take_timeline_header()
+        batch = self._take_timeline(even_empty=True)
         batch.deliveries, self._delivery_log = self._delivery_log, []
         try:
             recorded = await workflow.execute_local_activity(
@@ -80,13 +87,9 @@ class TicketTimeline:
             return True
         except ActivityError as err:
             # The store is down: keep the events, in order, and try again later; the clocks go on.
-            self._events, self._delivery_log = batch.events + self._events, batch.deliveries + self._delivery_log
+            self._put_back(batch)
             workflow.logger.error("timeline not recorded yet", extra={"events": len(batch.events), "error": str(err.cause)})
             return False
-
-    def _take_timeline_header(self) -> EventBatch:
-        state = self._state
-        return EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=[])
 
     def _start_flush(self) -> None:
         """Write beside the loop, unless a write is running or a failed one waits for its retry instant."""

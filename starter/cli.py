@@ -14,6 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from connection.client import CannotConnect, flags_of
+from connection.codec import undecodable
+from connection.client import add_arguments as add_temporal_arguments
+from connection.client import load as load_temporal
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
@@ -25,6 +29,7 @@ from sla.event_time import MAX_AHEAD
 from sla import intake
 from sla.refusals import reason
 from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, ENDED_UNCLOSED, NoWorker, TicketClient, TicketError
+from starter.codec_commands import add_codec_commands, run_codec_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.list_command import add_list_arguments, run_list
@@ -77,10 +82,7 @@ def _names(text: str) -> list[str]:
 
 def _connection_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--address", default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
-                        help="Temporal frontend host:port (env TEMPORAL_ADDRESS; default localhost:7233)")
-    common.add_argument("--namespace", default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-                        help="Temporal namespace (env TEMPORAL_NAMESPACE; default 'default')")
+    add_temporal_arguments(common)
     common.add_argument("--ui-url", default=os.environ.get("ESCALATOR_UI_URL", "http://localhost:8233"),
                         help="Temporal UI base URL for links (env ESCALATOR_UI_URL; default http://localhost:8233)")
     common.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
@@ -298,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     from starter.dev import add_dev_arguments
 
     add_dev_arguments(p)
-    nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"]}
+    add_codec_commands(sub, _Parser)
+    nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"], ("codec-key", "new"): EXAMPLES["codec-key"]}
     helped = [(sub.choices[name], example) for name, example in EXAMPLES.items()]
     helped += [(next(a for a in sub.choices[group]._actions if isinstance(a, argparse._SubParsersAction)).choices[name], example)
                for (group, name), example in nested.items()]
@@ -337,6 +340,8 @@ EXAMPLES = {
     "plan": "escalator plan --severity sev2 --plan premium --opened 2026-12-24T16:30:00+01:00",
     "policy": "escalator policy check policies/default.toml --contacts policies/contacts.example.toml",
     "dev": "escalator dev --port 7300 --ui-port 8300",
+    "codec-server": "escalator codec-server --codec-keys-file /etc/escalator/codec-keys --cors-origin https://temporal-ui.example.com",
+    "codec-key": "escalator codec-key new --id 2026-12 >> /etc/escalator/keys",
 }
 """One example per command, shown at the end of its --help."""
 
@@ -347,9 +352,9 @@ _DISPLAY = {"zone": ZoneInfo("UTC")}  # set per command from --tz (default: the 
 def _given(args: argparse.Namespace) -> str:
     """The connection options a command was given, for the hints it prints."""
     flags = ""
-    for option, value, default in (("--address", args.address, "localhost:7233"), ("--namespace", args.namespace, "default"),
-                                   ("--ui-url", args.ui_url, "http://localhost:8233")):
-        if value != default:
+    for option, value in (("--profile", args.profile), ("--config-file", args.config_file), ("--address", args.address),
+                          ("--namespace", args.namespace), ("--ui-url", None if args.ui_url == "http://localhost:8233" else args.ui_url)):
+        if value is not None:
             flags += f" {option} {value}"
     return flags
 
@@ -522,7 +527,11 @@ async def _run(args: argparse.Namespace) -> Any:
             intake.check_opened(policy, ticket, datetime.now(UTC))
         except (CommandError, ValueError) as exc:
             raise UsageError(str(exc).replace("opened_at:", "--opened-at:", 1).replace("plan:", "--plan:", 1).replace("category:", "--category:", 1)) from None
-    client = await TicketClient.connect(args.address, args.namespace, ui_url=args.ui_url)
+    try:
+        temporal = load_temporal(*flags_of(args))
+    except CannotConnect as exc:
+        raise UsageError(str(exc)) from None
+    client = await TicketClient.connect(temporal, ui_url=args.ui_url)
     if args.command == "open":
         given = tuple(f for f, arg in (("channel", "channel"), ("opened_at", "opened_at")) if getattr(args, arg) not in (None, "cli"))
         opened = await client.open(ticket, compare=COMPARED_ON_REOPEN + given)
@@ -610,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
         from starter.dev import run_dev
 
         return run_dev(args)
+    if args.command in ("codec-server", "codec-key"):
+        return run_codec_command(args)
     if args.command == "policy":
         ok, doc, text = run_policy_check(args)
         if args.json:
@@ -646,6 +657,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if (why := undecodable(exc)) is None:
+            raise
+        print(f"escalator: error: {why}", file=sys.stderr)
+        return 1
     print(json.dumps(doc, indent=2) if args.json else text)
     return 0
 

@@ -19,10 +19,11 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from connection.client import CannotConnect, Settings as TemporalSettings, connect
+from connection.client import load as load_temporal
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
     EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
@@ -87,12 +88,14 @@ class TicketClient:
         self.task_queue = task_queue
 
     @classmethod
-    async def connect(cls, address: str, namespace: str = "default", **kwargs) -> "TicketClient":
+    async def connect(cls, temporal: TemporalSettings | None = None, **kwargs) -> "TicketClient":
+        """Connect as the `temporal` CLI would (flags, TEMPORAL_* variables, the profile; the codec
+        keys when set): `connection.client.load(...)` makes `temporal`, the default reads only the
+        environment and the profile. Raises TicketError with why it failed."""
         try:
-            client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
-        except Exception as exc:  # the SDK raises RuntimeError, ValueError or its own for a bad or unreachable address
-            reason = "connection refused" if "refused" in str(exc).lower() else _first_line(exc)[:160]
-            raise TicketError(f"cannot reach Temporal at {address}: {reason} (is `make dev` running? is it host:port?)") from None
+            client = await connect(temporal or load_temporal())
+        except CannotConnect as exc:
+            raise TicketError(str(exc)) from None
         return cls(client, **kwargs)
 
     def link(self, ticket_id: str) -> str:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from google.protobuf.duration_pb2 import Duration
@@ -22,6 +23,7 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
+from connection.keys import CodecKeyError, load_keys
 from starter import dev_state
 from workflows import search_attributes
 
@@ -56,6 +58,11 @@ def add_dev_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention-days", type=_days, default=env("ESCALATOR_RETENTION_DAYS", "30"), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
     p.add_argument("--policy", default=env("ESCALATOR_POLICY"), help="policy TOML for the worker (env ESCALATOR_POLICY; default the bundled policy)")
     p.add_argument("--contacts", default=env("ESCALATOR_CONTACTS"), help="contacts TOML for the worker (env ESCALATOR_CONTACTS; default none: roles are logged)")
+    p.add_argument("--codec-keys-file", metavar="FILE",
+                   help="encrypt payloads (env ESCALATOR_CODEC_KEYS_FILE or ESCALATOR_CODEC_KEYS; default off): "
+                        "the worker gets the keys and the UI a codec server")
+    p.add_argument("--codec-port", type=_port, default=env("ESCALATOR_CODEC_PORT", "8234"),
+                   help="the codec server's port when keys are set (env ESCALATOR_CODEC_PORT; default 8234)")
 
 
 def temporal_binary() -> str:
@@ -93,6 +100,33 @@ async def _prepare(address: str, retention_days: int, deadline: float, server: s
             await asyncio.sleep(0.3)
 
 
+def write_profile(data_dir: Path, address: str) -> Path:
+    """A Temporal config file naming this dev server: the worker started here reads only it, so a
+    TEMPORAL_PROFILE or TEMPORAL_API_KEY meant for another server cannot send it elsewhere;
+    commands may use it too (`--config-file`)."""
+    path = data_dir / "temporal.toml"
+    path.write_text(f'# Written by `escalator dev`: the dev server it runs.\n[profile.default]\naddress = "{address}"\nnamespace = "default"\n')
+    return path
+
+
+def _child_environment(profile: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    env["TEMPORAL_CONFIG_FILE"] = str(profile.resolve())
+    return env
+
+
+def _answers(url: str, proc: subprocess.Popen, deadline: float) -> bool:
+    """Wait until `url` answers 200 (so the banner is printed only when the UI can use it)."""
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def _stop(proc: subprocess.Popen, name: str) -> None:
     if proc.poll() is not None:
         return
@@ -115,7 +149,13 @@ def run_dev(args: argparse.Namespace) -> int:
     if args.retention_days < 1:
         print("escalator: error: --retention-days must be at least 1", file=sys.stderr)
         return 2
-    for name, port in (("--port", args.port), ("--ui-port", args.ui_port)):
+    try:
+        keys = load_keys(args.codec_keys_file)
+    except CodecKeyError as exc:
+        print(f"escalator: error: {exc}", file=sys.stderr)
+        return 2
+    ports = [("--port", args.port), ("--ui-port", args.ui_port)] + ([("--codec-port", args.codec_port)] if keys else [])
+    for name, port in ports:
         if not _port_free(args.ip, port):
             print(f"escalator: error: port {port} on {args.ip} is in use (another `make dev`?); choose another with {name}", file=sys.stderr)
             return 1
@@ -130,13 +170,20 @@ def run_dev(args: argparse.Namespace) -> int:
     ]
     for key in search_attributes.ALL:
         command += ["--search-attribute", f"{key.name}={_CLI_TYPES[key.indexed_value_type]}"]
+    ui = f"http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}"
+    codec_url = f"http://localhost:{args.codec_port}"
+    if keys:
+        # The UI's browser page calls the codec server itself, so it must allow the UI's origin.
+        command += ["--ui-codec-endpoint", codec_url]
     # Explicit handlers: a shell that starts us in the background ignores SIGINT, and SIGTERM
     # (a service manager, `kill`) must clean up the same way as Ctrl-C.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     server_log = open(data_dir / "temporal-server.log", "ab")
     print(f"escalator: starting the Temporal dev server on {address} (data in {data_dir}/temporal.db)", file=sys.stderr)
-    server = worker = None
+    server = worker = codec = None
+    profile = write_profile(data_dir, address)
+    child_env = _child_environment(profile)
     try:
         server = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -144,14 +191,25 @@ def run_dev(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             print(f"escalator: error: the dev server did not come up ({exc}); see {data_dir}/temporal-server.log", file=sys.stderr)
             return 1
-        worker_cmd = [sys.executable, "-m", "worker", "--address", address, "--database-url", f"sqlite:///{data_dir / 'tickets.db'}",
+        worker_cmd = [sys.executable, "-m", "worker", "--database-url", f"sqlite:///{data_dir / 'tickets.db'}",
                       "--ui-url", f"http://localhost:{args.ui_port}"]
+        if args.codec_keys_file:
+            worker_cmd += ["--codec-keys-file", str(args.codec_keys_file)]
         if args.policy:
             worker_cmd += ["--policy", str(args.policy)]
         if args.contacts:
             worker_cmd += ["--contacts", str(args.contacts)]
-        worker = subprocess.Popen(worker_cmd, start_new_session=True)
-        ui = f"http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}"
+        worker = subprocess.Popen(worker_cmd, start_new_session=True, env=child_env)
+        if keys:
+            codec_cmd = [sys.executable, "-m", "starter", "codec-server", "--port", str(args.codec_port), "--cors-origin", ui]
+            if args.ip in ("127.0.0.1", "0.0.0.0"):  # the UI is as often opened as 127.0.0.1
+                codec_cmd += ["--cors-origin", f"http://127.0.0.1:{args.ui_port}"]
+            if args.codec_keys_file:
+                codec_cmd += ["--codec-keys-file", str(args.codec_keys_file)]
+            codec = subprocess.Popen(codec_cmd, start_new_session=True, env=child_env)
+            if not _answers(f"http://127.0.0.1:{args.codec_port}/healthz", codec, time.monotonic() + 30):
+                print(f"escalator: error: the codec server did not come up (exit {codec.returncode})", file=sys.stderr)
+                return 1
         flags = "" if args.port == 7233 else f" --address {address}"
         flags += "" if args.ui_port == 8233 else f" --ui-url {ui}"
         dev_state.record(data_dir, address, ui)
@@ -161,6 +219,10 @@ def run_dev(args: argparse.Namespace) -> int:
             f"  Temporal:     {address} (namespace default, closed tickets kept {args.retention_days} days)\n"
             f"  Dev server:   pid {server.pid}, log {data_dir}/temporal-server.log\n"
             f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n"
+            f"  Profile:      {profile} (--config-file for commands; the worker reads only it)\n"
+            + (f"  Payloads:     encrypted, {keys.describe()}; commands need the same keys\n"
+               f"  Codec server: {codec_url} (pid {codec.pid}), wired to the UI; for the CLI: temporal ... --codec-endpoint {codec_url}\n"
+               if keys and codec else "  Payloads:     not encrypted (set ESCALATOR_CODEC_KEYS to encrypt)\n") +
             f"  Ticket store: {(data_dir / 'tickets.db').resolve()} (found by `escalator timeline` from any folder)\n\n"
             f"Open a ticket from another terminal (.venv/bin/escalator or `source .venv/bin/activate`):\n"
             f"  escalator open{flags} --customer ACME --severity sev1 --title \"Checkout is down\"\n"
@@ -177,11 +239,16 @@ def run_dev(args: argparse.Namespace) -> int:
             if worker.poll() is not None:
                 print(f"escalator: error: the worker exited ({worker.returncode})", file=sys.stderr)
                 return 1
+            if codec is not None and codec.poll() is not None:
+                print(f"escalator: error: the codec server exited ({codec.returncode})", file=sys.stderr)
+                return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nescalator: stopping the worker and the dev server", file=sys.stderr)
         return 0
     finally:
+        if codec is not None:
+            _stop(codec, "the codec server")
         if worker is not None:
             _stop(worker, "the worker")
         if server is not None:

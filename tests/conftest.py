@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,6 +21,15 @@ from temporalio.testing import WorkflowEnvironment
 from policies import DEFAULT_POLICY
 from sla.policy import Policy, parse_policy, take_snapshot
 from workflows import search_attributes
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite reaches only the servers it starts: a developer's Temporal profile, TEMPORAL_*
+    variables or codec keys must not redirect a test (the CLI subprocesses inherit this)."""
+    for name in [n for n in os.environ if n.startswith(("TEMPORAL_", "ESCALATOR_CODEC"))]:
+        del os.environ[name]
+    # Where temporalio.envconfig looks for temporal.toml: a folder that does not exist.
+    os.environ["XDG_CONFIG_HOME"] = str(Path(tempfile.gettempdir()) / f"escalator-tests-no-config-{os.getpid()}")
 
 
 def binary(name: str) -> str:

@@ -37,22 +37,34 @@ async def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) 
     return proc.returncode, out.decode()
 
 
+async def start_dev(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """`escalator dev ARGS` with its data in tmp_path/data, once its banner is printed."""
+    stderr = open(tmp_path / "dev.stderr", "wb")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "starter", "dev", *args, "--data-dir", str(tmp_path / "data"),
+                                                stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env)
+    stderr.close()
+    banner = ""
+    while "Ctrl-C stops" not in banner:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=90)
+        if not line:
+            raise AssertionError(f"escalator dev exited early: {(tmp_path / 'dev.stderr').read_text()}")
+        banner += line.decode()
+    return proc, banner
+
+
+async def stop_dev(proc: asyncio.subprocess.Process) -> int:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(proc.wait(), timeout=60)
+
+
 async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Path) -> None:
     port, ui_port = free_port(), free_port()
     address = f"127.0.0.1:{port}"
-    stderr = open(tmp_path / "dev.stderr", "wb")
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}  # where dev records its data folder
     env.pop("DATABASE_URL", None)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "starter", "dev", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", str(tmp_path / "data"),
-        stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env,
-    )
-    banner = ""
+    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port))
     try:
-        while "Ctrl-C stops" not in banner:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout=90)
-            assert line, f"escalator dev exited early: {(tmp_path / 'dev.stderr').read_text()}"
-            banner += line.decode()
         server_pid = int(re.search(r"Dev server:\s+pid (\d+)", banner).group(1))
         worker_pid = int(re.search(r"Worker:\s+pid (\d+)", banner).group(1))
         assert f"http://localhost:{ui_port}/namespaces/default/workflows" in banner
@@ -79,10 +91,7 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
             await asyncio.sleep(0.2)
         assert code == 0 and "opened" in out, out
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        rc = await asyncio.wait_for(proc.wait(), timeout=60)
-        stderr.close()
+        rc = await stop_dev(proc)
     assert rc == 0
     assert not alive(server_pid) and not alive(worker_pid)
     for p in (port, ui_port):
@@ -99,3 +108,40 @@ async def test_dev_runner_refuses_a_port_in_use(tmp_path: Path) -> None:
         code, out = await run_cli("dev", "--port", str(port), "--ui-port", str(free_port()), "--data-dir", str(tmp_path))
     assert code == 1
     assert f"port {port} on 127.0.0.1 is in use" in out and "--port" in out
+
+
+async def test_dev_runner_with_keys_encrypts_and_wires_the_codec_server_to_the_ui(tmp_path: Path) -> None:
+    from connection.keys import new_key
+
+    port, ui_port, codec_port = free_port(), free_port(), free_port()
+    data = tmp_path / "data"
+    # Settings meant for another server must not reach the dev worker: it reads only its own profile.
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "ESCALATOR_CODEC_KEYS": new_key("dev1"),
+           "TEMPORAL_PROFILE": "cloud", "TEMPORAL_API_KEY": "not-for-the-dev-server"}
+    env.pop("DATABASE_URL", None)
+    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port))
+    try:
+        pids = [int(re.search(rf"{name}:.*pid (\d+)", banner).group(1)) for name in ("Dev server", "Worker", "Codec server")]
+        assert "Payloads:     encrypted, 1 key(s) from ESCALATOR_CODEC_KEYS; new payloads under 'dev1'" in banner
+        settings = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/api/v1/settings", timeout=10).read())
+        assert f"http://localhost:{codec_port}" in settings.decode()  # the UI calls the codec server
+        for origin in (f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}"):
+            preflight = urllib.request.Request(f"http://127.0.0.1:{codec_port}/decode", method="OPTIONS", headers={
+                "Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace"})
+            answer = await asyncio.to_thread(lambda: urllib.request.urlopen(preflight, timeout=10))
+            assert answer.headers["access-control-allow-origin"] == origin
+
+        cli_env = {k: v for k, v in env.items() if not k.startswith("TEMPORAL_")}
+        profile = str(data / "temporal.toml")
+        code, out = await run_cli("open", "--config-file", profile, "--customer", "ACME", "--severity", "sev2",
+                                  "--title", "Secret outage at Zebulon", "--id", "T-enc", env=cli_env)
+        assert code == 0, out
+        code, out = await run_cli("show", "--config-file", profile, "T-enc", env=cli_env)
+        assert code == 0 and "Secret outage at Zebulon" in out, out
+        started = await anext(aiter((await Client.connect(f"127.0.0.1:{port}")).get_workflow_handle("T-enc").fetch_history_events()))
+        payload = started.workflow_execution_started_event_attributes.input.payloads[0]
+        assert payload.metadata["encoding"] == b"binary/encrypted" and b"Zebulon" not in payload.data
+    finally:
+        rc = await stop_dev(proc)
+    assert rc == 0
+    assert not any(alive(pid) for pid in pids)

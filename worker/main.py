@@ -9,10 +9,13 @@ from pathlib import Path
 
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.notify import Notifier, NotifierSettings
+from connection.client import CannotConnect, Settings as ConnectionSettings, connect, flags_of
+from connection.client import add_arguments as add_temporal_arguments
+from connection.client import load as load_connection
+from connection.profile import ConnectionFlags
 from activities.policy_snapshot import PolicySnapshots
 from store.ticket_store import TicketStore, engine_url, revisions, upgrade
 from activities.timeline_store import TimelineWriter
@@ -57,8 +60,7 @@ def build_worker(
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker", description="Run a ticket worker. Every flag has an environment variable.")
     flag = parser.add_argument
-    flag("--address", dest="temporal_address", help="Temporal frontend (TEMPORAL_ADDRESS; default localhost:7233)")
-    flag("--namespace", dest="temporal_namespace", help="Temporal namespace (TEMPORAL_NAMESPACE; default default)")
+    add_temporal_arguments(parser)
     flag("--task-queue", dest="task_queue", help=f"task queue (ESCALATOR_TASK_QUEUE; default {TASK_QUEUE})")
     flag("--database-url", dest="database_url", help="ticket store (DATABASE_URL; default sqlite:///.escalator/tickets.db)")
     flag("--policy", dest="policy", help="policy TOML (ESCALATOR_POLICY; default the bundled policy)")
@@ -72,23 +74,36 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_settings(argv: list[str] | None = None) -> WorkerSettings:
-    flags = {k: v for k, v in vars(_arguments(argv)).items() if v is not None}
-    return WorkerSettings(**flags)
+_NOT_SETTINGS = {"profile", "config_file", "address", "namespace", "api_key", "tls", "tls_ca_path", "tls_cert_path",
+                 "tls_key_path", "tls_server_name", "codec_keys_file"}
+
+
+def load_settings(argv: list[str] | None = None) -> tuple[WorkerSettings, ConnectionFlags, str | None]:
+    """The worker's settings, the connection flags and the keys file flag (both read by `connection`)."""
+    args = _arguments(argv)
+    flags = {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_SETTINGS}
+    return WorkerSettings(**flags), *flags_of(args)
 
 
 async def main(argv: list[str] | None = None) -> int:
     try:
-        settings = load_settings(argv)
+        settings, flags, keys_file = load_settings(argv)
     except Exception as exc:  # pydantic-settings: a bad environment value
         configure_logging("INFO")
         log.error("the worker's configuration is not valid", error=str(exc).splitlines())
         return 2
     configure_logging(settings.log_level)
+    problems: list[str] = []
     try:
         _, warnings = settings.check()
     except ConfigError as exc:
-        log.error("the worker will not start", problems=str(exc).splitlines())
+        problems += str(exc).splitlines()
+    try:
+        temporal: ConnectionSettings = load_connection(flags, keys_file)
+    except CannotConnect as exc:
+        problems.append(str(exc))
+    if problems:
+        log.error("the worker will not start", problems=problems)
         return 2
     for warning in warnings:
         log.warning("contacts", warning=warning)
@@ -108,18 +123,19 @@ async def main(argv: list[str] | None = None) -> int:
         return 2
     store = TicketStore(settings.database_url)
     try:
-        client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter)
-    except RuntimeError as exc:
-        log.error("cannot connect to Temporal", address=settings.temporal_address, error=str(exc))
+        client = await connect(temporal)
+    except CannotConnect as exc:
+        log.error("cannot connect to Temporal", error=str(exc))
         return 2
     cache = {} if settings.max_cached_workflows is None else {"max_cached_workflows": settings.max_cached_workflows}
-    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier(),
+    worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier(temporal.connection.namespace),
                           sandboxed=settings.workflow_sandbox, **cache)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", address=settings.temporal_address, namespace=settings.temporal_namespace,
+    log.info("worker started", temporal=temporal.connection.where,
+             payloads=temporal.keys.describe() if temporal.keys else "not encrypted",
              task_queue=settings.task_queue, policy=str(settings.policy_path), contacts=str(settings.contacts or "-"),
              database=engine_url(settings.database_url).split("@")[-1])
     async with worker:

@@ -24,12 +24,13 @@ class ConfigError(Exception):
 
 
 class WorkerSettings(BaseSettings):
-    """Every setting has an environment variable (the alias) and a `python -m worker` flag."""
+    """Every setting has an environment variable (the alias) and a `python -m worker` flag.
+
+    Where Temporal is, and the payload keys, are not here: `connection` reads them the way the
+    `temporal` CLI does (flags, TEMPORAL_* variables, the profile) for the worker and the CLI alike."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
-    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
     task_queue: str = Field(TASK_QUEUE, validation_alias="ESCALATOR_TASK_QUEUE")
     database_url: str = Field(DEFAULT_URL, validation_alias="DATABASE_URL")
     policy: Path | None = Field(None, validation_alias="ESCALATOR_POLICY")
@@ -59,10 +60,11 @@ class WorkerSettings(BaseSettings):
     def policy_path(self) -> Path:
         return self.policy or Path(str(DEFAULT_POLICY))
 
-    def notifier(self) -> NotifierSettings:
+    def notifier(self, namespace: str) -> NotifierSettings:
+        """`namespace` is the connected one, for the Temporal UI links in notifications."""
         return NotifierSettings(
             contacts_path=self.contacts, allow_private_urls=self.allow_private_urls, ui_url=self.ui_url,
-            namespace=self.temporal_namespace, pagerduty_events_url=self.pagerduty_events_url,
+            namespace=namespace, pagerduty_events_url=self.pagerduty_events_url,
             smtp=SmtpSettings(host=self.smtp_host, port=self.smtp_port, starttls=self.smtp_starttls, use_tls=self.smtp_tls,
                               username=self.smtp_username, sender=self.smtp_from,
                               password=self.smtp_password.get_secret_value() if self.smtp_password else None),

@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
+COPY connection ./connection
 COPY sla ./sla
 COPY workflows ./workflows
 COPY activities ./activities

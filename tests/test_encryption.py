@@ -26,7 +26,7 @@ from connection.profile import ConnectionFlags
 from sla.messages import Acknowledge, DesignateCommander, HandOff
 from sla.severity import Severity
 from sla.ticket import TicketOpened
-from starter.client import TicketClient
+from starter.client import TicketClient, TicketError
 from starter.codec_server import codec_app
 from tests.conftest import binary
 from worker.main import build_worker
@@ -131,6 +131,9 @@ async def test_an_encrypted_history_holds_no_plaintext(dev_env: WorkflowEnvironm
         tickets = await _open_and_work(client, f"T-{unique}", f"tq-{unique}")
         view = await tickets.view(f"T-{unique}")
         assert view.state.ticket.title == TITLE and view.state.commander == COMMANDER  # with the key, all reads back
+        # A refusal's reason travels encrypted too (this one quotes a name) and reads back whole.
+        with pytest.raises(TicketError, match=f"^ticket T-{unique}: name: {COMMANDER} is already the incident commander$"):
+            await tickets.designate_commander(f"T-{unique}", DesignateCommander(name=COMMANDER, by="ipemberton"))
     history = (await client.get_workflow_handle(f"T-{unique}").fetch_history()).to_json()
     texts = _payload_texts(history)
     assert len(texts) > 5

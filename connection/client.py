@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from connection.codec import data_converter
@@ -47,11 +48,12 @@ def load(flags: ConnectionFlags = ConnectionFlags(), keys_file: str | None = Non
         raise CannotConnect(str(exc)) from None
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for `settings`; raises CannotConnect with why (refused, TLS, unknown host...)."""
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for `settings` (on `runtime`, the worker's, for its metrics and core logs);
+    raises CannotConnect with why (refused, TLS, unknown host...)."""
     c = settings.connection
     try:
-        return await Client.connect(**c.connect_kwargs(), data_converter=data_converter(settings.keys))
+        return await Client.connect(**c.connect_kwargs(), data_converter=data_converter(settings.keys), runtime=runtime)
     except Exception as exc:  # the SDK raises RuntimeError (core), ValueError or its own for a bad address
         raise CannotConnect(f"cannot reach Temporal at {c.address}: {explain(exc, c)}") from None
 
@@ -60,6 +62,14 @@ def explain(exc: BaseException, c: Connection) -> str:
     """The core's connection error (a chain of causes on one line) as what to check."""
     text = _innermost(" ".join(str(exc).split()))
     low = text.lower()
+    if "certificaterequired" in low:
+        return f"the server wants a client certificate: give --tls-cert-path and --tls-key-path (or TEMPORAL_TLS_CLIENT_*) ({text})"
+    if "notvalidforname" in low:
+        return (f"the server's certificate does not name {c.address.rsplit(':', 1)[0]}: connect by the name it has, "
+                f"or give that name with --tls-server-name (TEMPORAL_TLS_SERVER_NAME) ({text})")
+    if "invalidcontenttype" in low or "invalidmessage" in low or "wrong version number" in low:
+        return (f"the server does not speak TLS on this port: TLS is on here (--tls, TEMPORAL_TLS, an API key or the "
+                f"profile's tls turn it on; TEMPORAL_TLS=false turns it off) ({text})")
     if "certificate" in low or "unknownissuer" in low or "invalid peer certificate" in low:
         hint = ("the server's certificate is not trusted: give its CA with --tls-ca-path, TEMPORAL_TLS_SERVER_CA_CERT_PATH "
                 "or the profile's tls.server_ca_cert_path" if "unknownissuer" in low or "unknown issuer" in low

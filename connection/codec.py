@@ -23,6 +23,7 @@ from connection.keys import CodecKeys
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
+NO_KEYS = "the ticket's payloads are encrypted and no codec keys are loaded: set ESCALATOR_CODEC_KEYS or --codec-keys-file"
 
 
 class UndecryptablePayload(Exception):
@@ -84,8 +85,7 @@ def undecodable(exc: BaseException) -> str | None:
         if isinstance(seen, UndecryptablePayload):
             return str(seen)
         if isinstance(seen, KeyError) and ENCODING.decode() in str(seen):
-            return ("the ticket's payloads are encrypted and no codec keys are loaded: "
-                    "set ESCALATOR_CODEC_KEYS or --codec-keys-file")
+            return NO_KEYS
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -116,9 +116,10 @@ def resolve(flags: ConnectionFlags = ConnectionFlags(), environ: Mapping[str, st
     named_by = "--config-file" if flags.config_file is not None else "TEMPORAL_CONFIG_FILE"
     if config_file and not Path(config_file).is_file():
         raise ConnectionConfigError(f"{named_by}: {config_file} does not exist (or is not a file)")
-    tls_text = env.get("TEMPORAL_TLS", "").strip().lower()
-    if tls_text and tls_text not in _BOOLEAN:
-        raise ConnectionConfigError(f"TEMPORAL_TLS: {env['TEMPORAL_TLS']!r} is not true, false, 1 or 0")
+    for name in ("TEMPORAL_TLS", "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION"):
+        # Set but empty or anything else turns TLS on in the core: refuse it rather than guess.
+        if name in env and env[name].strip().lower() not in _BOOLEAN:
+            raise ConnectionConfigError(f"{name}: {env[name]!r} is not true, false, 1 or 0")
     try:
         profile = ClientConfigProfile.load(override_env_vars=env, config_file_strict=True)
     except Exception as exc:  # temporalio.envconfig's ConfigError (TOML errors span lines)

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.client import CannotConnect, Settings as TemporalSettings, connect
+from connection.codec import ENCODING, NO_KEYS
 from connection.client import load as load_temporal
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
@@ -152,9 +153,27 @@ class TicketClient:
     async def _started_with(self, ticket_id: str) -> dict:
         """The start input of a ticket's current run, as JSON (its first history event)."""
         async for event in self._handle(ticket_id).fetch_history_events():
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            payloads = list(event.workflow_execution_started_event_attributes.input.payloads)
+            codec = self.client.data_converter.payload_codec
+            if codec is not None:
+                payloads = await codec.decode(payloads)  # UndecryptablePayload names the missing key
+            elif payloads and payloads[0].metadata.get("encoding") == ENCODING:
+                raise TicketError(NO_KEYS)
             return json.loads(payloads[0].data) if payloads else {}
         return {}
+
+    async def _refuse_if_encrypted(self, ticket_id: str) -> None:
+        """Without codec keys, a change to an encrypted ticket would be written in plaintext and
+        its answer could not be read: refuse it before sending (its summary shows the encoding)."""
+        if self.client.data_converter.payload_codec is not None:
+            return
+        try:
+            response = await self.client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+                namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=ticket_id)))
+        except RPCError:
+            return  # an unknown ticket is reported by the send itself
+        if response.execution_config.user_metadata.summary.metadata.get("encoding") == ENCODING:
+            raise TicketError(f"ticket {ticket_id}: {NO_KEYS}; nothing was sent")
 
     async def _check_follows(self, follows: str) -> None:
         try:
@@ -283,6 +302,7 @@ class TicketClient:
             "event_id": request.event_id or f"E-{uuid.uuid4().hex}",
             "occurred_at": request.occurred_at or datetime.now(UTC),
         })
+        await self._refuse_if_encrypted(ticket_id)
         handle = self._handle(ticket_id)
         try:
             call = handle.execute_update(update, request, id=request.event_id, result_type=TicketState)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import socket
 import sys
 
 from connection.keys import CodecKeyError, load_keys, new_key
 
 DEFAULT_CODEC_PORT = 8234
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")  # what a browser sends in Origin: no path
 ENV_TOKEN = "ESCALATOR_CODEC_TOKEN"
 
 
@@ -65,6 +68,18 @@ def _serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     origins = args.cors_origin or [o.strip() for o in os.environ.get("ESCALATOR_CODEC_CORS_ORIGINS", "http://localhost:8233").split(",") if o.strip()]
+    for origin in origins:
+        if not ORIGIN.fullmatch(origin):
+            print(f"escalator: error: --cors-origin: {origin!r} is not an origin like https://temporal.example.com or "
+                  "http://localhost:8233 (scheme, host, optional port; no path, no trailing slash)", file=sys.stderr)
+            return 2
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.bind, args.port))
+        except OSError as exc:
+            print(f"escalator: error: cannot listen on {args.bind}:{args.port}: {exc.strerror} (choose another with --port)", file=sys.stderr)
+            return 1
     configure_logging("INFO")
     print(f"escalator: codec server on http://{args.bind}:{args.port} ({keys.describe()}; browsers from {', '.join(origins)}"
           f"{'; bearer token required' if token else ''})", file=sys.stderr, flush=True)

@@ -33,8 +33,10 @@ def codec_app(keys: CodecKeys, cors_origins: list[str], token: str | None = None
 
     async def payloads(request: Request) -> Payloads:
         if token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                log.warning("codec call refused: no or wrong bearer token", path=request.url.path,
+                            namespace=request.headers.get("x-namespace"), client=request.client.host if request.client else None)
                 raise HTTPException(401, "Authorization: Bearer TOKEN is missing or wrong")
         try:
             return json_format.Parse(await request.body(), Payloads())

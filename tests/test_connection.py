@@ -78,6 +78,9 @@ client_key_path = "{certs.client_key}"
      "TEMPORAL_CONFIG_FILE: /nonexistent/temporal.toml does not exist (or is not a file)"),
     ({}, ConnectionFlags(config_file="/nonexistent/t.toml"), "--config-file: /nonexistent/t.toml does not exist (or is not a file)"),
     ({"TEMPORAL_TLS": "no"}, ConnectionFlags(), "TEMPORAL_TLS: 'no' is not true, false, 1 or 0"),
+    ({"TEMPORAL_TLS": ""}, ConnectionFlags(), "TEMPORAL_TLS: '' is not true, false, 1 or 0"),
+    ({"TEMPORAL_TLS_DISABLE_HOST_VERIFICATION": "maybe"}, ConnectionFlags(),
+     "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'maybe' is not true, false, 1 or 0"),
     ({}, ConnectionFlags(tls_ca_path="/nonexistent/ca.pem"), "TLS: cannot read /nonexistent/ca.pem: No such file or directory"),
     ({}, ConnectionFlags(tls_cert_path="{client_cert}"), "TLS: a client certificate needs its private key and the reverse"),
 ])

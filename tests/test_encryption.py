@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import json
 import os
@@ -180,18 +181,40 @@ async def test_a_worker_without_the_key_retries_and_never_fails_the_ticket(dev_e
 
 
 @pytest.mark.devserver
-async def test_the_cli_without_keys_says_so_in_one_line(dev_env: WorkflowEnvironment, store, unique: str) -> None:
+async def test_the_cli_without_keys_refuses_in_one_line_and_sends_nothing(dev_env: WorkflowEnvironment, store, unique: str) -> None:
     client = await _client(dev_env, K1)
-    async with build_worker(client, f"tq-{unique}", store=store):
-        await _open_and_work(client, f"T-{unique}", f"tq-{unique}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "ESCALATOR_CODEC"))}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "starter", "show", f"T-{unique}", "--address", _address(dev_env), env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "ESCALATOR_CODEC"))}
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "starter", *args, "--address", _address(dev_env), env=env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
-    assert proc.returncode == 1 and out == b"", err.decode()
-    assert err.decode().strip() == ("escalator: error: the ticket's payloads are encrypted and no codec keys are loaded: "
-                                    "set ESCALATOR_CODEC_KEYS or --codec-keys-file")
+        return proc.returncode, out.decode(), err.decode().strip()
+
+    no_keys = "the ticket's payloads are encrypted and no codec keys are loaded: set ESCALATOR_CODEC_KEYS or --codec-keys-file"
+    async with build_worker(client, f"tq-{unique}", store=store):
+        tickets = await _open_and_work(client, f"T-{unique}", f"tq-{unique}")
+        assert await cli("show", f"T-{unique}") == (1, "", f"escalator: error: {no_keys}")
+        # A change would go in plaintext and its answer could not be read: refused before sending.
+        assert await cli("status-update", f"T-{unique}", "--text", "PLAINLEAK", "--by", "bob") == (
+            1, "", f"escalator: error: ticket T-{unique}: {no_keys}; nothing was sent")
+        # Opening the running id again compares with its start input, which it cannot read.
+        assert await cli("open", "--id", f"T-{unique}", "--customer", "ACME", "--severity", "sev2", "--title", "x") == (
+            1, "", f"escalator: error: {no_keys}")
+        assert (await tickets.view(f"T-{unique}")).state.status_updates_posted == 0
+    history = (await client.get_workflow_handle(f"T-{unique}").fetch_history()).to_json()
+    assert not any(b"PLAINLEAK" in t for t in _payload_texts(history))
+
+
+def test_the_codec_server_refuses_an_origin_with_a_path(capsys) -> None:
+    from starter.cli import main
+
+    os.environ["ESCALATOR_CODEC_KEYS"] = K1
+    try:
+        assert main(["codec-server", "--cors-origin", "http://localhost:8233/"]) == 2
+    finally:
+        del os.environ["ESCALATOR_CODEC_KEYS"]
+    assert "--cors-origin: 'http://localhost:8233/' is not an origin like" in capsys.readouterr().err
 
 
 def test_a_worker_with_malformed_keys_refuses_to_start() -> None:
@@ -207,7 +230,7 @@ def test_a_worker_with_malformed_keys_refuses_to_start() -> None:
 @asynccontextmanager
 async def _served(app):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    server.install_signal_handlers = lambda: None  # pytest owns the signals
+    server.capture_signals = contextlib.nullcontext  # pytest owns the signals
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)

@@ -162,7 +162,9 @@ class Notifier:
                     outcome, answer = await self._deliver(note, role, contact, message, unlogged, late_ok=late)
                 except TransientDeliveryError as exc:
                     transient.append(f"{contact.channel.value} {contact.address}: {exc}")
+                    _count(NOTIFICATIONS, "notifications by channel and outcome", channel=contact.channel.value, outcome="transient")
                     continue
+                _count(NOTIFICATIONS, "notifications by channel and outcome", channel=contact.channel.value, outcome=outcome)
                 counts[outcome] += 1
                 if outcome == "failed":
                     refused.append(f"{contact.channel.value} {contact.address}: {answer}")
@@ -176,6 +178,7 @@ class Notifier:
         if fallback and (not primary or (refused and not transient) or late):
             f_accepted, f_before, f_refused, f_transient = await attempt(fallback)
             if f_accepted or f_before:
+                _count(FALLBACKS, "roles reached only through their fallback contacts", role=role)
                 return RoleOutcome(role=role, status="delivered_by_fallback", accepted=f_accepted, retry=bool(transient),
                                    detail="; ".join(refused + transient) or None)
             refused, transient = refused + f_refused, transient + f_transient
@@ -195,18 +198,23 @@ class Notifier:
             if note.page_action == "resolve":
                 result = await self._resolve_pages(note)
             else:
-                message = outbound(note, self.settings)
-                contacts = self.contacts.current()
-                counts = {"sent": 0, "skipped": 0, "failed": 0}
-                unlogged: list[DeliveryRecord] = []
-                # Roles side by side: a receiver that is slow to answer delays only its own role.
-                outcomes = list(await asyncio.gather(*(self._role(note, role, contacts, message, counts, unlogged) for role in note.roles)))
-                result = Delivery(idempotency_key=note.idempotency_key, channel=",".join(note.roles) or "none",
-                                  delivered_at=datetime.now(UTC), outcomes=outcomes, unlogged=unlogged, **counts)
+                result = await self.announce(note)
             result.timeline_written = await self._write_timeline(note)
         finally:
             beat.cancel()
         return result
+
+    async def announce(self, note: Notification) -> Delivery:
+        """One attempt at every role of `note`, outside any workflow too (the watchdog): the same
+        contacts, fallbacks and at-most-once delivery log as the `notify` activity."""
+        message = outbound(note, self.settings)
+        contacts = self.contacts.current()
+        counts = {"sent": 0, "skipped": 0, "failed": 0}
+        unlogged: list[DeliveryRecord] = []
+        # Roles side by side: a receiver that is slow to answer delays only its own role.
+        outcomes = list(await asyncio.gather(*(self._role(note, role, contacts, message, counts, unlogged) for role in note.roles)))
+        return Delivery(idempotency_key=note.idempotency_key, channel=",".join(note.roles) or "none",
+                        delivered_at=datetime.now(UTC), outcomes=outcomes, unlogged=unlogged, **counts)
 
     async def _write_timeline(self, note: Notification) -> bool:
         """The ticket's timeline events that came with this attempt, written after sending (the
@@ -252,6 +260,17 @@ class Notifier:
         status = "pending" if problems else ("delivered" if accepted else "not_applicable")
         return Delivery(idempotency_key=note.idempotency_key, channel="pagerduty", delivered_at=datetime.now(UTC), unlogged=unlogged,
                         outcomes=[RoleOutcome(role="pagerduty", status=status, retry=bool(problems), detail="; ".join(problems) or None)], **counts)
+
+
+NOTIFICATIONS = "escalator_notifications"  # exported as ..._total; outcome sent, skipped (already sent), failed, transient
+FALLBACKS = "escalator_fallbacks_used"
+
+
+def _count(name: str, description: str, **labels: str) -> None:
+    """A counter on the SDK's metric meter (exported with the worker's metrics); outside an
+    activity (tests calling the notifier directly) there is nothing to count on."""
+    if activity.in_activity():
+        activity.metric_meter().create_counter(name, description).add(1, labels)
 
 
 def delivery_key(note: Notification, role: str, contact: Contact) -> str:

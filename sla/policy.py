@@ -107,6 +107,8 @@ class NotificationRules(_Strict):
     follow_up: list[Name] = Field(default_factory=list)
     auto_solve: list[Name] = Field(default_factory=list)
     delivery_failed: list[Name] = Field(default_factory=list, description="Told (through any channel that works) when a notification is given up.")
+    watchdog: list[Name] = Field(default_factory=list, description="Told by `escalator watchdog` when open tickets are overdue "
+                                 "(no worker acting on them), once per outage, and when it is over.")
     fallback_after: Duration = Field(default_factory=lambda: Duration.parse("5m"))
     give_up_after: Duration = Field(default_factory=lambda: Duration.parse("24h"))
 
@@ -117,7 +119,7 @@ class NotificationRules(_Strict):
             for key in value:
                 if key not in cls.model_fields:
                     raise ValueError(f"{key}: not an obligation kind that notifies (use {', '.join(NOTIFIED_KINDS)}), "
-                                     "nor delivery_failed, fallback_after or give_up_after")
+                                     "nor delivery_failed, watchdog, fallback_after or give_up_after")
         return value
 
     @model_validator(mode="after")
@@ -134,7 +136,7 @@ class NotificationRules(_Strict):
         return list(getattr(self, kind)) if kind in NOTIFIED_KINDS or kind == "delivery_failed" else default
 
     def named_roles(self) -> list[tuple[str, list[str]]]:
-        return [(kind, list(getattr(self, kind))) for kind in (*NOTIFIED_KINDS, "delivery_failed")]
+        return [(kind, list(getattr(self, kind))) for kind in (*NOTIFIED_KINDS, "delivery_failed", "watchdog")]
 
 
 class EscalationStep(_Strict):

@@ -30,6 +30,7 @@ from sla import intake
 from sla.refusals import reason
 from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, ENDED_UNCLOSED, NoWorker, TicketClient, TicketError
 from starter.codec_commands import add_codec_commands, run_codec_command
+from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.list_command import add_list_arguments, run_list
@@ -301,7 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dev_arguments(p)
     add_codec_commands(sub, _Parser)
-    nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"], ("codec-key", "new"): EXAMPLES["codec-key"]}
+    add_temporal_commands(sub, _Parser)
+    # A process of its own beside the workers (it notifies, as they do): `escalator watchdog ARGS`
+    # becomes `python -m worker.watchdog ARGS`, whose --help lists its options.
+    p = sub.add_parser("watchdog", add_help=False, help="alert when open tickets sit overdue (no worker acting on them); --help for options")
+    p.add_argument("watchdog_args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("doctor", add_help=False, help="check a deployment end to end, one line per check (sends nothing); --help for options")
+    p.add_argument("doctor_args", nargs=argparse.REMAINDER)
+    nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"], ("codec-key", "new"): EXAMPLES["codec-key"],
+              ("temporal", "setup"): EXAMPLES["temporal"]}
     helped = [(sub.choices[name], example) for name, example in EXAMPLES.items()]
     helped += [(next(a for a in sub.choices[group]._actions if isinstance(a, argparse._SubParsersAction)).choices[name], example)
                for (group, name), example in nested.items()]
@@ -341,7 +350,9 @@ EXAMPLES = {
     "policy": "escalator policy check policies/default.toml --contacts policies/contacts.example.toml",
     "dev": "escalator dev --port 7300 --ui-port 8300",
     "codec-server": "escalator codec-server --codec-keys-file /etc/escalator/codec-keys --cors-origin https://temporal-ui.example.com",
-    "codec-key": "escalator codec-key new --id 2026-12 >> /etc/escalator/keys",
+    "codec-key": "escalator codec-key new --id 2026-12 >> /etc/escalator/codec-keys",
+    "temporal": "escalator temporal setup --address temporal:7233 --namespace default --create-namespace",
+    "watchdog": "escalator watchdog --late-after 2m --contacts /etc/escalator/contacts.toml --metrics-port 9465",
 }
 """One example per command, shown at the end of its --help."""
 
@@ -614,11 +625,19 @@ def _validation_line(exc: ValidationError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["watchdog"], ["doctor"]):
+        # Processes beside the workers, which read the worker's settings: this process becomes
+        # `python -m worker.watchdog` (a service manager's SIGTERM reaches it) or worker.doctor.
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", f"worker.{argv[0]}", *argv[1:]])
     args = build_parser().parse_args(argv)
     if args.command == "dev":
         from starter.dev import run_dev
 
         return run_dev(args)
+    if args.command == "temporal":
+        return run_temporal_command(args)
     if args.command in ("codec-server", "codec-key"):
         return run_codec_command(args)
     if args.command == "policy":

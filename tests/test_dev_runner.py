@@ -59,11 +59,11 @@ async def stop_dev(proc: asyncio.subprocess.Process) -> int:
 
 
 async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, metrics_port = free_port(), free_port(), free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}  # where dev records its data folder
     env.pop("DATABASE_URL", None)
-    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port))
+    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--metrics-port", str(metrics_port))
     try:
         server_pid = int(re.search(r"Dev server:\s+pid (\d+)", banner).group(1))
         worker_pid = int(re.search(r"Worker:\s+pid (\d+)", banner).group(1))
@@ -71,6 +71,14 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
 
         status = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10).status)
         assert status == 200
+        assert f"Metrics:      http://localhost:{metrics_port}/metrics" in banner
+        for _ in range(100):  # the worker serves its operations port once it has connected
+            try:
+                metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read())
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        assert b"temporal_" in metrics
 
         client = await Client.connect(address)
         ns = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace="default"))
@@ -119,7 +127,8 @@ async def test_dev_runner_with_keys_encrypts_and_wires_the_codec_server_to_the_u
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "ESCALATOR_CODEC_KEYS": new_key("dev1"),
            "TEMPORAL_PROFILE": "cloud", "TEMPORAL_API_KEY": "not-for-the-dev-server"}
     env.pop("DATABASE_URL", None)
-    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port))
+    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port),
+                                   "--metrics-port", str(free_port()))
     try:
         pids = [int(re.search(rf"{name}:.*pid (\d+)", banner).group(1)) for name in ("Dev server", "Worker", "Codec server")]
         assert "Payloads:     encrypted, 1 key(s) from ESCALATOR_CODEC_KEYS; new payloads under 'dev1'" in banner

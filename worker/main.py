@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -23,6 +24,7 @@ from policies import DEFAULT_POLICY
 from workflows.contract import TASK_QUEUE
 from workflows.sandbox import workflow_runner
 from workflows.ticket import TicketWorkflow
+from worker.health import operations_app, readiness, serve, worker_runtime
 from worker.logs import configure_logging
 from worker.settings import ConfigError, WorkerSettings
 
@@ -57,6 +59,37 @@ def build_worker(
     )
 
 
+async def open_store(database_url: str) -> TicketStore | None:
+    """The ticket store, migrated when it is the embedded SQLite default; None (logged) when it
+    cannot be used: a shared database is migrated on purpose (`escalator db upgrade`)."""
+    try:
+        if engine_url(database_url).startswith("sqlite"):
+            # The embedded default migrates itself; a shared database is migrated on purpose.
+            before, after = await asyncio.to_thread(upgrade, database_url)
+            if before != after:
+                log.info("ticket store migrated", database=database_url, revision=after)
+        else:
+            current, head = await asyncio.to_thread(revisions, database_url)
+            if current != head:
+                log.error("the ticket store's schema is not current: run `escalator db upgrade` first", revision=current, needed=head)
+                return None
+    except Exception as exc:  # the database is down, or refuses us
+        log.error("cannot open the ticket store", database=engine_url(database_url).split("@")[-1], error=str(exc).splitlines()[0])
+        return None
+    return TicketStore(database_url)
+
+
+async def connect_instrumented(temporal: ConnectionSettings, with_metrics: bool):
+    """(client, runtime, metrics exporter URL or None) on a runtime of our own (core logs through
+    structlog; metrics when asked); None, logged, when Temporal cannot be reached."""
+    runtime, exporter = worker_runtime(with_metrics=with_metrics)
+    try:
+        return await connect(temporal, runtime=runtime), runtime, exporter
+    except CannotConnect as exc:
+        log.error("cannot connect to Temporal", error=str(exc))
+        return None
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker", description="Run a ticket worker. Every flag has an environment variable.")
     flag = parser.add_argument
@@ -71,6 +104,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
          help="run ticket workflows in temporalio's sandbox (ESCALATOR_WORKFLOW_SANDBOX; default off: docs/performance.md)")
     flag("--max-cached-workflows", dest="max_cached_workflows", type=int,
          help="tickets kept in memory between tasks (ESCALATOR_MAX_CACHED_WORKFLOWS; default temporalio's; 0: none)")
+    flag("--metrics-port", dest="metrics_port", type=int,
+         help="serve /metrics (Prometheus), /healthz and /readyz on this port (ESCALATOR_METRICS_PORT; default off)")
+    flag("--metrics-bind", dest="metrics_bind", help="address of that port (ESCALATOR_METRICS_BIND; default 127.0.0.1)")
+    flag("--grace-period", dest="grace_period", type=float, metavar="SECONDS",
+         help="on SIGTERM, stop polling and let running deliveries finish this long before cancelling them (ESCALATOR_GRACE_PERIOD; default 30)")
     return parser.parse_args(argv)
 
 
@@ -107,39 +145,41 @@ async def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in warnings:
         log.warning("contacts", warning=warning)
-    try:
-        if engine_url(settings.database_url).startswith("sqlite"):
-            # The embedded default migrates itself; a shared database is migrated on purpose.
-            before, after = await asyncio.to_thread(upgrade, settings.database_url)
-            if before != after:
-                log.info("ticket store migrated", database=settings.database_url, revision=after)
-        else:
-            current, head = await asyncio.to_thread(revisions, settings.database_url)
-            if current != head:
-                log.error("the ticket store's schema is not current: run `escalator db upgrade` first", revision=current, needed=head)
-                return 2
-    except Exception as exc:  # the database is down, or refuses us
-        log.error("cannot open the ticket store", database=engine_url(settings.database_url).split("@")[-1], error=str(exc).splitlines()[0])
+    store = await open_store(settings.database_url)
+    if store is None:
         return 2
-    store = TicketStore(settings.database_url)
-    try:
-        client = await connect(temporal)
-    except CannotConnect as exc:
-        log.error("cannot connect to Temporal", error=str(exc))
+    connected = await connect_instrumented(temporal, with_metrics=settings.metrics_port is not None)
+    if connected is None:
         return 2
+    client, _, exporter = connected
     cache = {} if settings.max_cached_workflows is None else {"max_cached_workflows": settings.max_cached_workflows}
     worker = build_worker(client, settings.task_queue, settings.policy_path, store=store, notifier=settings.notifier(temporal.connection.namespace),
-                          sandboxed=settings.workflow_sandbox, **cache)
+                          sandboxed=settings.workflow_sandbox, graceful_shutdown_timeout=timedelta(seconds=settings.grace_period), **cache)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    operations = None
+    if exporter:
+        try:
+            operations = await serve(operations_app(exporter, readiness(client, worker, stop)), settings.metrics_bind, settings.metrics_port)
+        except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind
+            log.error("cannot serve the operations port", port=settings.metrics_port, bind=settings.metrics_bind, error=str(exc))
+            return 2
     log.info("worker started", temporal=temporal.connection.where,
              payloads=temporal.keys.describe() if temporal.keys else "not encrypted",
              task_queue=settings.task_queue, policy=str(settings.policy_path), contacts=str(settings.contacts or "-"),
              database=engine_url(settings.database_url).split("@")[-1])
     async with worker:
+        if operations:
+            log.info("operations port", url=f"http://{settings.metrics_bind}:{settings.metrics_port}", paths="/metrics /healthz /readyz")
         await stop.wait()
-        log.info("worker stopping")
+        # Leaving the block stops polling at once and waits up to the grace period for running
+        # activities (deliveries in flight) before cancelling them; /readyz says 503 meanwhile.
+        log.info("worker stopping", grace_period_s=settings.grace_period)
+    if operations:
+        operations[0].should_exit = True
+        await operations[1]
     store.close()
+    log.info("worker stopped")
     return 0

@@ -51,6 +51,17 @@ class WorkerSettings(BaseSettings):
         description="Tickets kept in the worker's cache (temporalio's default if unset; 0 turns sticky execution off).",
     )
 
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias="ESCALATOR_METRICS_PORT",
+        description="Serve /metrics, /healthz and /readyz on this port (off when unset).",
+    )
+    metrics_bind: str = Field("127.0.0.1", validation_alias="ESCALATOR_METRICS_BIND",
+                              description="Address of the operations port (0.0.0.0 in a container, for Prometheus).")
+    grace_period: float = Field(
+        30.0, ge=0, le=3600, validation_alias="ESCALATOR_GRACE_PERIOD",
+        description="Seconds a stopping worker lets running activities finish (deliveries in flight) before cancelling them.",
+    )
+
     workflow_sandbox: bool = Field(
         False, validation_alias="ESCALATOR_WORKFLOW_SANDBOX",
         description="Run ticket workflows in temporalio's sandbox (the test suite always does; docs/performance.md).",

@@ -57,6 +57,8 @@ class TicketOutbox:
             key = pending.note.idempotency_key
             if key not in self._in_flight and pending.next_at <= now:
                 self._in_flight.add(key)
+                if pending.attempts:
+                    self._measure_retry(pending.note.kind)
                 asyncio.create_task(self._attempt(pending, self._take_timeline()))
 
     def _next_delivery_at(self) -> datetime | None:

@@ -14,7 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 # The domain package also builds ZoneInfo objects, which fails inside the sandbox.
 DOMAIN = ("sla", "policies", "pydantic", "pydantic_core", "annotated_types", "holidays", "tzdata")
 WORKFLOW_PARTS = tuple(f"workflows.{part}" for part in (
-    "alarm", "contract", "doors", "inbox", "outbox", "overdue", "publish", "search_attributes", "timeline",
+    "alarm", "contract", "doors", "inbox", "measure", "outbox", "overdue", "publish", "search_attributes", "timeline",
 ))
 PASSTHROUGH = DOMAIN + WORKFLOW_PARTS
 

@@ -5,7 +5,7 @@ notification, apply the lifecycle rules); ask the planner again. The rules live 
 `sla` package. Around the loop, each in a module of its own: the doors messages come in by
 (doors.py, inbox.py), notifications delivered beside the loop (outbox.py), the timeline batched
 to the store (timeline.py), late obligations as one digest (overdue.py), the one timer
-(alarm.py), and what operators see in the UI (publish.py).
+(alarm.py), what operators see in the UI (publish.py) and what they count (measure.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.alarm import TicketAlarm
 from workflows.doors import TicketDoors
 from workflows.inbox import TicketInbox
+from workflows.measure import TicketMeasures
 from workflows.outbox import TicketOutbox
 from workflows.overdue import TicketOverdue
 from workflows.publish import TicketPublisher
@@ -37,7 +38,7 @@ CONTINUE_AS_NEW_AT = 0.95  # of lifecycle.continue_as_new_after_events
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
-class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, TicketOverdue, TicketAlarm, TicketPublisher):
+class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, TicketOverdue, TicketAlarm, TicketPublisher, TicketMeasures):
     @workflow.init
     def __init__(self, raw: RawValue) -> None:
         # The input is checked here, not by the SDK's decoder: a bad start must fail the ticket at
@@ -156,6 +157,7 @@ class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, Tic
         self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
                     summary=ob.summary, delivered=delivered, notified=",".join(roles) or None, **extra)
         workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat(), "digest": digest})
+        self._measure_acted(ob.kind.value, ob.clock.value if ob.clock else None, ob.due, digest)
 
     def _notify(self, ob: Obligation, roles: list[str], kind: str | None = None, fired_ids: list[str] = ()) -> bool | None:
         """Queue a notification for the outbox; None (settled later, per role), or True when nobody is to hear."""

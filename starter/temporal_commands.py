@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 
@@ -27,11 +28,21 @@ from workflows import search_attributes
 def add_temporal_commands(sub, parser_class) -> None:
     p = sub.add_parser("temporal", help="Temporal namespace commands")
     temporal_sub = p.add_subparsers(dest="temporal_command", required=True, metavar="SUBCOMMAND", parser_class=parser_class)
-    setup = temporal_sub.add_parser("setup", help="register the search attributes tickets need (and create the namespace)")
+    setup = temporal_sub.add_parser("setup", help="register the search attributes tickets need (and create the namespace)",
+                                    description="Register the search attributes the code needs in the namespace (from "
+                                                "workflows/search_attributes.py), creating the namespace first with --create-namespace. "
+                                                "Waits for the server; idempotent.")
     add_temporal_arguments(setup)
     setup.add_argument("--create-namespace", action="store_true", help="register the namespace when it does not exist")
-    setup.add_argument("--retention-days", type=int, default=30, help="retention of a namespace created here (default 30)")
+    setup.add_argument("--retention-days", type=_days, default=30, help="retention of a namespace created here, 1-3650 (default 30)")
+    setup.add_argument("--json", action="store_true", help="print one JSON document: {namespace, created, registered, already}")
     setup.add_argument("--wait", type=float, default=120, metavar="SECONDS", help="how long to wait for the server (default 120)")
+
+
+def _days(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 3650:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (1-3650)")
+    return int(text)
 
 
 def run_temporal_command(args: argparse.Namespace) -> int:
@@ -63,6 +74,7 @@ async def _setup(settings, args: argparse.Namespace) -> int:
             if time.monotonic() > deadline:
                 raise _SetupError(f"Temporal did not answer within {args.wait:g} s: {exc}") from None
             await asyncio.sleep(2)
+    created = False
     try:
         await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
     except RPCError as exc:
@@ -73,6 +85,7 @@ async def _setup(settings, args: argparse.Namespace) -> int:
         await client.workflow_service.register_namespace(RegisterNamespaceRequest(
             namespace=namespace, workflow_execution_retention_period=Duration(seconds=args.retention_days * 86400)))
         print(f"escalator: namespace {namespace} created (retention {args.retention_days} days)", file=sys.stderr)
+        created = True
     wanted = {key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in search_attributes.ALL}
     for _ in range(30):  # a namespace just created takes a moment to accept attributes
         try:
@@ -87,6 +100,9 @@ async def _setup(settings, args: argparse.Namespace) -> int:
     missing = {name: kind for name, kind in wanted.items() if name not in have}
     if missing:
         await client.operator_service.add_search_attributes(AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
-    print(f"ok: namespace {namespace} ready: {len(missing)} search attribute(s) registered, {len(wanted) - len(missing)} already there",
-          flush=True)
+    if args.json:
+        print(json.dumps({"namespace": namespace, "created": created, "registered": sorted(missing), "already": sorted(set(wanted) - set(missing))}))
+    else:
+        print(f"ok: namespace {namespace} ready: {len(missing)} search attribute(s) registered, {len(wanted) - len(missing)} already there",
+              flush=True)
     return 0

@@ -194,6 +194,13 @@ class TicketStore:
         if inserted is None and status == "sent":
             conn.execute(update(deliveries).where(deliveries.c.idempotency_key == key).values(status="sent", detail=detail, at=values["at"]))
 
+    def last_obligation(self, prefix: str) -> str | None:
+        """The obligation id of the newest delivery whose obligation starts with `prefix`
+        (the watchdog's last alert, to know after a restart whether an outage is open)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries.c.obligation_id).where(deliveries.c.obligation_id.startswith(prefix))
+                                .order_by(deliveries.c.id.desc()).limit(1)).scalar()
+
     def sent_to(self, ticket_id: str, channel: str) -> list[tuple[str, str]]:
         """(recipient, obligation id) of every delivery of the ticket sent on `channel`, oldest first."""
         with self.engine.connect() as conn:

@@ -18,6 +18,7 @@ import ssl
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
@@ -47,6 +48,8 @@ async def run_checks(settings: WorkerSettings, args: argparse.Namespace, environ
     try:
         policy, warnings = settings.check(dict(environ))
         out.append(Check("policy", "ok", f"{settings.policy_path}: {policy.name} {policy.version}"))
+        if not policy.notifications.watchdog:
+            out.append(Check("policy", "warn", "notifications.watchdog names no role: the watchdog would tell nobody of an outage"))
         out.append(Check("contacts", "ok" if settings.contacts else "warn",
                          str(settings.contacts) if settings.contacts else "none: every role goes to the worker's log"))
         out += [Check("contacts", "warn", w) for w in warnings]
@@ -67,6 +70,8 @@ async def run_checks(settings: WorkerSettings, args: argparse.Namespace, environ
     out.append(await asyncio.to_thread(_store_check, settings.database_url))
     if settings.contacts is not None and all(c.check != "settings" for c in out):
         out += await _channel_checks(settings, environ)
+    elif settings.contacts is not None:
+        out.append(Check("channel", "warn", "not checked: fix the settings above first"))
     return out
 
 
@@ -98,6 +103,12 @@ async def _temporal_checks(client, task_queue: str) -> list[Check]:
 
 def _store_check(database_url: str) -> Check:
     shown = database_url.split("@")[-1]
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        if not path.exists():  # opening it would create it: the doctor writes nothing
+            where = "its folder does not exist" if not path.parent.exists() else "no such file"
+            return Check("ticket store", "FAIL", f"{shown}: {where} (a worker creates and migrates the SQLite store on start; "
+                                                 "give the workers' DATABASE_URL or --database-url)")
     try:
         current, head = revisions(database_url)
     except Exception as exc:

@@ -85,7 +85,14 @@ def readiness(client, worker, stopping: asyncio.Event) -> Callable[[], Awaitable
 
 
 async def serve(app: Starlette, bind: str, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
-    """Serve `app` in this event loop; the caller sets `server.should_exit` and awaits the task."""
+    """Serve `app` in this event loop; the caller sets `server.should_exit` and awaits the task.
+    Raises OSError (one line) when the address cannot be bound."""
+    with socket.socket() as probe:  # uvicorn would print its own error and exit the process
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((bind, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {bind}:{port}: {exc.strerror} (choose another with --metrics-port / --metrics-bind)") from None
     server = uvicorn.Server(uvicorn.Config(app, host=bind, port=port, log_level="warning", access_log=False))
     server.capture_signals = contextlib.nullcontext  # the worker owns SIGTERM and SIGINT
     task = asyncio.create_task(server.serve())

@@ -34,3 +34,6 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Per-request and per-migration-step chatter: the product logs what matters of both itself.
+    for noisy in ("httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

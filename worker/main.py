@@ -90,6 +90,21 @@ async def connect_instrumented(temporal: ConnectionSettings, with_metrics: bool)
         return None
 
 
+def setting_problems(exc: Exception) -> list[str]:
+    """A pydantic-settings error as one line per setting, named by its variable (and flag)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc).splitlines()
+
+    def named(field: str) -> str:
+        info = WorkerSettings.model_fields.get(field)
+        alias = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else None
+        return f"{alias} / --{field.replace('_', '-')}" if alias else field
+
+    return [f"{named(str(e['loc'][0]))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker", description="Run a ticket worker. Every flag has an environment variable.")
     flag = parser.add_argument
@@ -126,9 +141,9 @@ def load_settings(argv: list[str] | None = None) -> tuple[WorkerSettings, Connec
 async def main(argv: list[str] | None = None) -> int:
     try:
         settings, flags, keys_file = load_settings(argv)
-    except Exception as exc:  # pydantic-settings: a bad environment value
+    except Exception as exc:  # pydantic-settings: a bad environment value or flag
         configure_logging("INFO")
-        log.error("the worker's configuration is not valid", error=str(exc).splitlines())
+        log.error("the worker's configuration is not valid", problems=setting_problems(exc))
         return 2
     configure_logging(settings.log_level)
     problems: list[str] = []
@@ -163,8 +178,8 @@ async def main(argv: list[str] | None = None) -> int:
     if exporter:
         try:
             operations = await serve(operations_app(exporter, readiness(client, worker, stop)), settings.metrics_bind, settings.metrics_port)
-        except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind
-            log.error("cannot serve the operations port", port=settings.metrics_port, bind=settings.metrics_bind, error=str(exc))
+        except OSError as exc:
+            log.error("cannot serve the operations port", error=str(exc))
             return 2
     log.info("worker started", temporal=temporal.connection.where,
              payloads=temporal.keys.describe() if temporal.keys else "not encrypted",

@@ -30,12 +30,14 @@ from sla.policy import Policy
 from sla.severity import Severity
 from worker.health import operations_app, serve
 from worker.logs import configure_logging
-from worker.main import connect_instrumented, open_store
+from worker.main import connect_instrumented, open_store, setting_problems
 from worker.settings import ConfigError, WorkerSettings
-from workflows.search_attributes import NEXT_DUE_AT
+from workflows.search_attributes import NEXT_DUE_AT, SLA_STATE
 
 log = structlog.get_logger("escalator.watchdog")
 LATE = "escalator_watchdog_late_tickets"
+KEY_PREFIX = "watchdog/"
+MIN_INTERVAL = 1.0
 SHOWN = 10  # overdue ticket ids named in an alert
 
 
@@ -62,7 +64,10 @@ class Watchdog:
     async def check(self, now: datetime) -> int:
         """Query, then alert or clear; returns how many tickets are overdue."""
         cutoff = (now - self.late_after).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        query = f"TaskQueue = '{self.task_queue}' AND ExecutionStatus = 'Running' AND {NEXT_DUE_AT.name} < '{cutoff}'"
+        # Overdue: past its NextDueAt, or never run by any worker (a worker sets SlaState on its
+        # first task; a ticket opened while every worker was down has neither).
+        query = (f"TaskQueue = '{self.task_queue}' AND ExecutionStatus = 'Running' AND ({NEXT_DUE_AT.name} < '{cutoff}' "
+                 f"OR ({SLA_STATE.name} IS NULL AND StartTime < '{cutoff}'))")
         try:
             late = (await self.client.count_workflows(query)).count
             oldest = [wf async for wf in self.client.list_workflows(query, limit=SHOWN)]
@@ -74,13 +79,13 @@ class Watchdog:
         self.late_gauge.set(late)
         self.last_ok = now
         if late and self.outage is None:
-            dues = sorted((wf.typed_search_attributes.get(NEXT_DUE_AT) or now, wf.id) for wf in oldest)
+            dues = sorted((wf.typed_search_attributes.get(NEXT_DUE_AT) or wf.start_time, wf.id) for wf in oldest)
             due, first = dues[0]
-            self.outage = f"watchdog/{first}@{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+            also = f"; also {', '.join(i for _, i in dues[1:])}" if len(dues) > 1 else ""
+            self.outage = f"{KEY_PREFIX}{first}@{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
             self.pending = self._note(self.outage, first, now, (
                 f"{late} open ticket(s) overdue by more than {_words(self.late_after)}: no worker is acting on them "
-                f"(oldest {first}, due {due.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}; also {', '.join(i for _, i in dues[1:]) or 'none'}). "
-                "Check the workers and their task queue."))
+                f"(oldest {first}, due {due.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}{also}). Check the workers and their task queue."))
         elif not late and self.outage is not None:
             self.pending = self._note(f"{self.outage}/over", self.outage.split("/", 1)[1].split("@")[0], now,
                                       "overdue tickets are being acted on again: the outage is over.")
@@ -88,6 +93,11 @@ class Watchdog:
         if self.pending is not None:
             await self._send()
         return late
+
+    def resume(self, last_key: str | None) -> None:
+        """After a restart: the last alert in the delivery log opened an outage not yet over."""
+        if last_key and last_key.startswith(KEY_PREFIX) and not last_key.endswith("/over"):
+            self.outage = last_key
 
     def _note(self, key: str, ticket_id: str, now: datetime, summary: str) -> Notification:
         return Notification(idempotency_key=key, ticket_id=ticket_id, customer="-", severity=Severity.SEV1,
@@ -101,7 +111,8 @@ class Watchdog:
             return
         result = await self.notifier.announce(note)
         waiting = [o.role for o in result.outcomes if o.status == "pending"]
-        log.warning("watchdog alert", key=note.idempotency_key, summary=note.summary,
+        # `already_sent`: a watchdog restarted mid-outage finds its alert in the delivery log.
+        log.warning("watchdog alert", key=note.idempotency_key, summary=note.summary, sent=result.sent, already_sent=result.skipped,
                     outcomes={o.role: o.status for o in result.outcomes})
         self.pending = note.model_copy(update={"roles": waiting}) if waiting else None
 
@@ -118,7 +129,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--late-after", type=seconds, default=None, metavar="DURATION",
         help="how far past its NextDueAt a running ticket counts as not acted on (ESCALATOR_WATCHDOG_LATE_AFTER; default 2m)")
     add("--interval", type=seconds, default=None, metavar="DURATION", help="between checks (ESCALATOR_WATCHDOG_INTERVAL; default 30s)")
-    add("--once", action="store_true", help="check once; exit 1 if tickets are overdue, 0 if not")
+    add("--once", action="store_true", help="check once (alerting as usual); exit 1 if tickets are overdue, 0 if not")
     add("--task-queue", help="the workers' task queue, whose tickets are watched (ESCALATOR_TASK_QUEUE; default escalator-tickets)")
     add("--policy", help="the policy whose notifications.watchdog roles are told (ESCALATOR_POLICY; default the bundled one)")
     add("--contacts", help="contacts TOML (ESCALATOR_CONTACTS; default none: roles are logged to the console)")
@@ -139,10 +150,13 @@ async def main(argv: list[str] | None = None) -> int:
     try:
         late_after = args.late_after if args.late_after is not None else seconds(env.get("ESCALATOR_WATCHDOG_LATE_AFTER", "2m"))
         interval = args.interval if args.interval is not None else seconds(env.get("ESCALATOR_WATCHDOG_INTERVAL", "30s"))
+        if interval < MIN_INTERVAL:
+            raise ValueError(f"--interval: {interval:g} s is too short: give at least {MIN_INTERVAL:g} s (each check is a visibility query)")
         given = {k: v for k, v in vars(args).items() if v is not None and k in WorkerSettings.model_fields}
         settings = WorkerSettings(**given)
     except (argparse.ArgumentTypeError, ValueError) as exc:
-        print(f"escalator watchdog: error: {exc}", file=sys.stderr)
+        for line in setting_problems(exc):
+            print(f"escalator watchdog: error: {line}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     try:
@@ -160,6 +174,12 @@ async def main(argv: list[str] | None = None) -> int:
         return 2
     watchdog = Watchdog(client, Notifier(store, settings.notifier(temporal.connection.namespace)), policy,
                         timedelta(seconds=late_after), runtime.metric_meter, settings.task_queue)
+    try:
+        watchdog.resume(await asyncio.to_thread(store.last_obligation, KEY_PREFIX))
+    except Exception as exc:  # the store is down: start without memory, the dedupe still holds
+        log.warning("cannot read the last watchdog alert", error=str(exc)[:200])
+    if not policy.notifications.watchdog:
+        log.warning("the policy's notifications.watchdog names no role: an outage will be logged and counted, and nobody told")
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -168,19 +188,24 @@ async def main(argv: list[str] | None = None) -> int:
         async def ready() -> str | None:
             fresh = watchdog.last_ok and datetime.now(UTC) - watchdog.last_ok < timedelta(seconds=3 * interval + 10)
             return None if fresh else "no successful visibility check lately"
-        operations = await serve(operations_app(exporter, ready), settings.metrics_bind, settings.metrics_port)
+        try:
+            operations = await serve(operations_app(exporter, ready), settings.metrics_bind, settings.metrics_port)
+        except OSError as exc:
+            log.error("cannot serve the operations port", error=str(exc))
+            store.close()
+            return 2
     log.info("watchdog started", temporal=temporal.connection.where, task_queue=settings.task_queue, late_after_s=late_after, interval_s=interval,
              roles=policy.notifications.watchdog)
     try:
-        while True:
+        while not stop.is_set():
             late = await watchdog.check(datetime.now(UTC))
             if args.once:
                 return 1 if late else 0
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-                return 0
             except asyncio.TimeoutError:
                 pass
+        return 0
     finally:
         if operations:
             operations[0].should_exit = True

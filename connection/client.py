@@ -41,11 +41,21 @@ def flags_of(args) -> tuple[ConnectionFlags, str | None]:
 
 
 def load(flags: ConnectionFlags = ConnectionFlags(), keys_file: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Resolve the profile and the keys; raises CannotConnect before any connection is tried."""
+    """Resolve the profile and the keys; raises CannotConnect before any connection is tried,
+    one line per problem (the connection's and the keys' both, when both are wrong)."""
+    problems: list[str] = []
+    connection = keys = None
     try:
-        return Settings(resolve(flags, environ), load_keys(keys_file, environ))
-    except (ConnectionConfigError, CodecKeyError) as exc:
-        raise CannotConnect(str(exc)) from None
+        connection = resolve(flags, environ)
+    except ConnectionConfigError as exc:
+        problems.append(str(exc))
+    try:
+        keys = load_keys(keys_file, environ)
+    except CodecKeyError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise CannotConnect("\n".join(problems))
+    return Settings(connection, keys)
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:

@@ -672,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc, text = asyncio.run(_run(args))
     except (TicketError, UsageError) as exc:
-        print(f"escalator: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:
+            print(f"escalator: error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -49,7 +49,8 @@ def run_temporal_command(args: argparse.Namespace) -> int:
     try:
         settings = load(*flags_of(args))
     except CannotConnect as exc:
-        print(f"escalator: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"escalator: error: {line}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_setup(settings, args))

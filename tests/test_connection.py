@@ -169,3 +169,11 @@ async def test_mtls_needs_the_client_certificate(dev_env: WorkflowEnvironment, t
         client = await connect(load(ConnectionFlags(address=relay.address, tls_ca_path=str(certs.ca), tls_cert_path=str(certs.client_cert),
                                                     tls_key_path=str(certs.client_key)), environ={}))
         assert (await client.count_workflows()).count >= 0
+
+
+def test_a_bad_profile_and_bad_keys_are_both_reported(tmp_path: Path) -> None:
+    with pytest.raises(CannotConnect) as refused:
+        load(environ={"TEMPORAL_TLS": "maybe", "ESCALATOR_CODEC_KEYS": "k1:c2hvcnQ="})
+    assert str(refused.value).splitlines() == ["TEMPORAL_TLS: 'maybe' is not true, false, 1 or 0",
+                                               "ESCALATOR_CODEC_KEYS: key 1 (k1): the key is 5 bytes; AES-256 needs 32 "
+                                               "(make one with `escalator codec-key new`)"]

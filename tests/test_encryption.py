@@ -282,3 +282,19 @@ async def test_temporal_workflow_show_prints_ciphertext_and_plaintext_through_th
     shown = b"\n".join(_payload_texts(through.stdout))
     assert not any(TITLE.encode() in t for t in _payload_texts(without.stdout))
     assert TITLE.encode() in shown and NOTE.encode() in shown and COMMANDER.encode() in shown
+
+
+def test_the_worker_log_keeps_one_line_for_a_missing_key() -> None:
+    import logging
+    import sys as _sys
+
+    from worker.logs import CollapseUndecryptable
+
+    try:
+        raise RuntimeError("Failed decoding") from UndecryptablePayload("a payload is encrypted under key 'k1', which is not among the loaded keys (k2)")
+    except RuntimeError:
+        record = logging.LogRecord("temporalio.worker._workflow", logging.ERROR, __file__, 1,
+                                   "Failed handling activation on workflow with run ID %s", ("r-1",), _sys.exc_info())
+    assert CollapseUndecryptable().filter(record) and record.exc_info is None
+    assert record.getMessage() == ("Failed handling activation on workflow with run ID r-1: "
+                                   "a payload is encrypted under key 'k1', which is not among the loaded keys (k2)")

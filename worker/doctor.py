@@ -59,7 +59,7 @@ async def run_checks(settings: WorkerSettings, args: argparse.Namespace, environ
         temporal = load(*flags_of(args), environ=environ)
         out.append(Check("codec keys", "ok", temporal.keys.describe() if temporal.keys else "none: payloads are not encrypted"))
     except CannotConnect as exc:
-        return out + [Check("connection", "FAIL", str(exc))]
+        return out + [Check("settings", "FAIL", line) for line in str(exc).splitlines()]
     try:
         client = await connect(temporal)
         info = await client.workflow_service.get_system_info(GetSystemInfoRequest())

@@ -8,6 +8,19 @@ import sys
 import structlog
 from temporalio import workflow
 
+from connection.codec import undecodable
+
+
+class CollapseUndecryptable(logging.Filter):
+    """A worker without a ticket's key fails that ticket's workflow task on every retry, and the
+    SDK logs a full traceback each time: keep one line with the reason (which key is missing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and (why := undecodable(record.exc_info[1])):
+            record.msg, record.args = f"{record.getMessage()}: {why}", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
 
 def configure_logging(level: str = "INFO") -> None:
     """Route structlog and stdlib logging (temporalio's replay-safe workflow logger) to stderr."""
@@ -31,6 +44,7 @@ def configure_logging(level: str = "INFO") -> None:
     ))
     # The context goes in a structured field (temporal_workflow), not appended to the message.
     workflow.logger.workflow_info_on_message = False
+    handler.addFilter(CollapseUndecryptable())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

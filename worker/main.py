@@ -154,7 +154,7 @@ async def main(argv: list[str] | None = None) -> int:
     try:
         temporal: ConnectionSettings = load_connection(flags, keys_file)
     except CannotConnect as exc:
-        problems.append(str(exc))
+        problems += str(exc).splitlines()
     if problems:
         log.error("the worker will not start", problems=problems)
         return 2

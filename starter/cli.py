@@ -35,7 +35,7 @@ from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
 from starter.list_command import add_list_arguments, run_list
 from starter.list_command import query as list_query
-from starter.dev_state import default_database_url
+from store.dev_state import default_database_url
 from starter.stale_view import stale_view
 from starter.policy_commands import CommandError, display_zone, local, read_policy, add_plan_arguments, add_policy_check_arguments, run_plan, run_policy_check
 

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType
 
 from connection.keys import CodecKeyError, load_keys
-from starter import dev_state
+from store import dev_state
 from workflows import search_attributes
 
 _CLI_TYPES = {

@@ -98,6 +98,10 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
                 break
             await asyncio.sleep(0.2)
         assert code == 0 and "opened" in out, out
+        # The doctor, from another folder, finds the same store and the dev worker: every check passes.
+        code, out = await run_cli("doctor", "--address", address, env=env, cwd=elsewhere)
+        assert code == 0 and out.splitlines()[-1] == "all checks passed", out
+        assert f"ok    ticket store       sqlite:///{(tmp_path / 'data' / 'tickets.db').resolve()}: schema " in out, out
     finally:
         rc = await stop_dev(proc)
     assert rc == 0

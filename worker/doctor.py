@@ -28,6 +28,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Describe
 
 from connection.client import CannotConnect, add_arguments as add_temporal_arguments, connect, flags_of, load
 from sla.contacts import Channel, parse_contacts
+from store.dev_state import default_database_url
 from store.ticket_store import revisions
 from worker.settings import ConfigError, WorkerSettings
 from workflows import search_attributes
@@ -171,7 +172,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--task-queue", help="the workers' task queue (ESCALATOR_TASK_QUEUE; default escalator-tickets)")
     add("--policy", help="policy TOML (ESCALATOR_POLICY; default the bundled one)")
     add("--contacts", help="contacts TOML (ESCALATOR_CONTACTS)")
-    add("--database-url", help="the ticket store (DATABASE_URL)")
+    add("--database-url", help="the ticket store (DATABASE_URL; default .escalator/tickets.db here, else the last `escalator dev`'s)")
     add("--json", action="store_true", help="print one JSON document: {ok, checks: [{check, status, detail}]}")
     add_temporal_arguments(parser)
     return parser.parse_args(argv)
@@ -179,8 +180,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 async def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None and k in WorkerSettings.model_fields}
+    # As `escalator timeline` does: DATABASE_URL, else this folder's store, else the last `escalator dev`'s.
+    given.setdefault("database_url", default_database_url())
     try:
-        settings = WorkerSettings(**{k: v for k, v in vars(args).items() if v is not None and k in WorkerSettings.model_fields})
+        settings = WorkerSettings(**given)
     except ValueError as exc:
         print(f"escalator doctor: error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """Where the last `escalator dev` keeps its data, so commands find its ticket store from any folder.
 
 `escalator dev` records its data folder (absolute) in $XDG_STATE_HOME/escalator/dev.json (default
-~/.local/state); `timeline` and `show` fall back to that folder's tickets.db when DATABASE_URL is
+~/.local/state); `timeline`, `show` and `doctor` fall back to that folder's tickets.db when DATABASE_URL is
 unset and the current folder has no .escalator/tickets.db.
 """
 

@@ -9,22 +9,17 @@ import socket
 import sys
 
 from connection.keys import CodecKeyError, load_keys, new_key
+from starter.dev import tcp_port
 
 DEFAULT_CODEC_PORT = 8234
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")  # what a browser sends in Origin: no path
 ENV_TOKEN = "ESCALATOR_CODEC_TOKEN"
 
 
-def _port(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
-    return int(text)
-
-
 def add_codec_commands(sub, parser_class) -> None:
     env = os.environ.get
     p = sub.add_parser("codec-server", help="serve /encode and /decode so the Temporal UI and CLI show encrypted payloads")
-    p.add_argument("--port", type=_port, default=env("ESCALATOR_CODEC_PORT", str(DEFAULT_CODEC_PORT)),
+    p.add_argument("--port", type=tcp_port, default=env("ESCALATOR_CODEC_PORT", str(DEFAULT_CODEC_PORT)),
                    help=f"port (env ESCALATOR_CODEC_PORT; default {DEFAULT_CODEC_PORT})")
     p.add_argument("--bind", default=env("ESCALATOR_CODEC_BIND", "127.0.0.1"), help="address to listen on (env ESCALATOR_CODEC_BIND; default 127.0.0.1)")
     p.add_argument("--cors-origin", action="append", metavar="URL",

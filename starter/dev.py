@@ -36,14 +36,15 @@ _CLI_TYPES = {
 }
 
 
-def _port(text: str) -> int:
+def tcp_port(text: str) -> int:
     """A TCP port, 1-65535 (argparse also applies this to a default taken from the environment)."""
     if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
     return int(text)
 
 
-def _days(text: str) -> int:
+def retention_days(text: str) -> int:
+    """Days closed tickets stay visible, 1-3650 (`escalator dev`, `escalator temporal setup`)."""
     if not text.strip().isdigit() or not 1 <= int(text) <= 3650:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (1-3650)")
     return int(text)
@@ -52,18 +53,18 @@ def _days(text: str) -> int:
 def add_dev_arguments(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     p.add_argument("--ip", default=env("ESCALATOR_IP", "127.0.0.1"), help="address the server binds (env ESCALATOR_IP; default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=env("ESCALATOR_PORT", "7233"), help="Temporal gRPC port (env ESCALATOR_PORT; default 7233)")
-    p.add_argument("--ui-port", type=_port, default=env("ESCALATOR_UI_PORT", "8233"), help="web UI port (env ESCALATOR_UI_PORT; default 8233)")
+    p.add_argument("--port", type=tcp_port, default=env("ESCALATOR_PORT", "7233"), help="Temporal gRPC port (env ESCALATOR_PORT; default 7233)")
+    p.add_argument("--ui-port", type=tcp_port, default=env("ESCALATOR_UI_PORT", "8233"), help="web UI port (env ESCALATOR_UI_PORT; default 8233)")
     p.add_argument("--data-dir", type=Path, default=Path(env("ESCALATOR_DATA_DIR", ".escalator")), help="where the SQLite file and logs live (env ESCALATOR_DATA_DIR; default .escalator)")
-    p.add_argument("--retention-days", type=_days, default=env("ESCALATOR_RETENTION_DAYS", "30"), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
+    p.add_argument("--retention-days", type=retention_days, default=env("ESCALATOR_RETENTION_DAYS", "30"), help="days closed tickets stay visible (env ESCALATOR_RETENTION_DAYS; default 30)")
     p.add_argument("--policy", default=env("ESCALATOR_POLICY"), help="policy TOML for the worker (env ESCALATOR_POLICY; default the bundled policy)")
     p.add_argument("--contacts", default=env("ESCALATOR_CONTACTS"), help="contacts TOML for the worker (env ESCALATOR_CONTACTS; default none: roles are logged)")
     p.add_argument("--codec-keys-file", metavar="FILE",
                    help="encrypt payloads (env ESCALATOR_CODEC_KEYS_FILE or ESCALATOR_CODEC_KEYS; default off): "
                         "the worker gets the keys and the UI a codec server")
-    p.add_argument("--metrics-port", type=_port, default=env("ESCALATOR_METRICS_PORT", "9464"),
+    p.add_argument("--metrics-port", type=tcp_port, default=env("ESCALATOR_METRICS_PORT", "9464"),
                    help="the worker's /metrics, /healthz and /readyz (env ESCALATOR_METRICS_PORT; default 9464)")
-    p.add_argument("--codec-port", type=_port, default=env("ESCALATOR_CODEC_PORT", "8234"),
+    p.add_argument("--codec-port", type=tcp_port, default=env("ESCALATOR_CODEC_PORT", "8234"),
                    help="the codec server's port when keys are set (env ESCALATOR_CODEC_PORT; default 8234)")
 
 

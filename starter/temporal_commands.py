@@ -22,6 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, GetSyste
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.client import CannotConnect, add_arguments as add_temporal_arguments, connect, flags_of, load
+from starter.dev import retention_days
 from workflows import search_attributes
 
 
@@ -34,15 +35,9 @@ def add_temporal_commands(sub, parser_class) -> None:
                                                 "Waits for the server; idempotent.")
     add_temporal_arguments(setup)
     setup.add_argument("--create-namespace", action="store_true", help="register the namespace when it does not exist")
-    setup.add_argument("--retention-days", type=_days, default=30, help="retention of a namespace created here, 1-3650 (default 30)")
+    setup.add_argument("--retention-days", type=retention_days, default=30, help="retention of a namespace created here, 1-3650 (default 30)")
     setup.add_argument("--json", action="store_true", help="print one JSON document: {namespace, created, registered, already}")
     setup.add_argument("--wait", type=float, default=120, metavar="SECONDS", help="how long to wait for the server (default 120)")
-
-
-def _days(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 3650:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (1-3650)")
-    return int(text)
 
 
 def run_temporal_command(args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.codec_server import codec_app
 from tests.conftest import binary
+from tests.receivers import free_port
 from tests.test_encryption import K1, NOTE, TITLE, _client, _keys, _open_and_work, _served
 from worker.main import build_worker
 from workflows import search_attributes
@@ -27,16 +27,10 @@ pytestmark = [pytest.mark.devserver,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Chromium: apt-get install chromium (.ci/run does)")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_the_ui_shows_an_encrypted_ticket_through_the_codec_server(store, tmp_path: Path, unique: str) -> None:
     from playwright.async_api import async_playwright
 
-    ui_port = _free_port()
+    ui_port = free_port()
     origins = [f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}"]
     async with _served(codec_app(_keys(K1), origins)) as codec_url:
         env = await WorkflowEnvironment.start_local(

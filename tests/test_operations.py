@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -22,16 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 from sla.severity import Severity
 from sla.ticket import TicketOpened
 from starter.client import TicketClient
+from tests.receivers import free_port
 from worker.health import readiness
 from worker.main import build_worker
 
 pytestmark = pytest.mark.devserver
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _samples(text: str) -> dict[str, list]:
@@ -41,7 +35,7 @@ def _samples(text: str) -> dict[str, list]:
 
 async def test_a_running_worker_serves_metrics_health_and_readiness_then_stops_gracefully(
         dev_env: WorkflowEnvironment, store, tmp_path: Path, unique: str) -> None:
-    port, queue = _free_port(), f"tq-{unique}"
+    port, queue = free_port(), f"tq-{unique}"
     log = tmp_path / "worker.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "worker", "--address", dev_env.client.service_client.config.target_host, "--task-queue", queue,

@@ -30,7 +30,7 @@ from connection.client import CannotConnect, add_arguments as add_temporal_argum
 from sla.contacts import Channel, parse_contacts
 from store.dev_state import default_database_url
 from store.ticket_store import revisions
-from worker.settings import ConfigError, WorkerSettings
+from worker.settings import ConfigError, WorkerSettings, setting_problems
 from workflows import search_attributes
 
 REACH_TIMEOUT = 5.0
@@ -180,13 +180,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 async def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k in WorkerSettings.model_fields}
-    # As `escalator timeline` does: DATABASE_URL, else this folder's store, else the last `escalator dev`'s.
-    given.setdefault("database_url", default_database_url())
     try:
-        settings = WorkerSettings(**given)
+        # The store as `escalator timeline` finds it: DATABASE_URL, else this folder's, else the last `escalator dev`'s.
+        settings = WorkerSettings.from_args(args, database_url=default_database_url())
     except ValueError as exc:
-        print(f"escalator doctor: error: {exc}", file=sys.stderr)
+        for line in setting_problems(exc):
+            print(f"escalator doctor: error: {line}", file=sys.stderr)
         return 2
     checks = await run_checks(settings, args)
     ok = all(c.status != "FAIL" for c in checks)

@@ -26,7 +26,7 @@ from workflows.sandbox import workflow_runner
 from workflows.ticket import TicketWorkflow
 from worker.health import operations_app, readiness, serve, worker_runtime
 from worker.logs import configure_logging
-from worker.settings import ConfigError, WorkerSettings
+from worker.settings import ConfigError, WorkerSettings, setting_problems
 
 log = structlog.get_logger("escalator.worker")
 
@@ -90,21 +90,6 @@ async def connect_instrumented(temporal: ConnectionSettings, with_metrics: bool)
         return None
 
 
-def setting_problems(exc: Exception) -> list[str]:
-    """A pydantic-settings error as one line per setting, named by its variable (and flag)."""
-    from pydantic import ValidationError
-
-    if not isinstance(exc, ValidationError):
-        return str(exc).splitlines()
-
-    def named(field: str) -> str:
-        info = WorkerSettings.model_fields.get(field)
-        alias = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else None
-        return f"{alias} / --{field.replace('_', '-')}" if alias else field
-
-    return [f"{named(str(e['loc'][0]))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
-
-
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m worker", description="Run a ticket worker. Every flag has an environment variable.")
     flag = parser.add_argument
@@ -127,15 +112,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-_NOT_SETTINGS = {"profile", "config_file", "address", "namespace", "api_key", "tls", "tls_ca_path", "tls_cert_path",
-                 "tls_key_path", "tls_server_name", "codec_keys_file"}
-
-
 def load_settings(argv: list[str] | None = None) -> tuple[WorkerSettings, ConnectionFlags, str | None]:
     """The worker's settings, the connection flags and the keys file flag (both read by `connection`)."""
     args = _arguments(argv)
-    flags = {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_SETTINGS}
-    return WorkerSettings(**flags), *flags_of(args)
+    return WorkerSettings.from_args(args), *flags_of(args)
 
 
 async def main(argv: list[str] | None = None) -> int:

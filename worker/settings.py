@@ -6,7 +6,7 @@ import os
 from datetime import date
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.channels.email import SmtpSettings
@@ -67,6 +67,13 @@ class WorkerSettings(BaseSettings):
         description="Run ticket workflows in temporalio's sandbox (the test suite always does; docs/performance.md).",
     )
 
+    @classmethod
+    def from_args(cls, args, **defaults) -> "WorkerSettings":
+        """Settings from parsed flags (those given; the rest from the environment, else `defaults`,
+        else the field's default); flags that are not settings (connection, keys) are ignored."""
+        given = {k: v for k, v in vars(args).items() if v is not None and k in cls.model_fields}
+        return cls(**{**defaults, **given})
+
     @property
     def policy_path(self) -> Path:
         return self.policy or Path(str(DEFAULT_POLICY))
@@ -122,3 +129,16 @@ class WorkerSettings(BaseSettings):
         if errors:
             raise ConfigError("\n".join(errors))
         return policy, warnings
+
+
+def setting_problems(exc: Exception) -> list[str]:
+    """A pydantic-settings error as one line per setting, named by its variable (and flag)."""
+    if not isinstance(exc, ValidationError):
+        return str(exc).splitlines()
+
+    def named(field: str) -> str:
+        info = WorkerSettings.model_fields.get(field)
+        alias = info.validation_alias if info is not None and isinstance(info.validation_alias, str) else None
+        return f"{alias} / --{field.replace('_', '-')}" if alias else field
+
+    return [f"{named(str(e['loc'][0]))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]

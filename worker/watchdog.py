@@ -30,8 +30,8 @@ from sla.policy import Policy
 from sla.severity import Severity
 from worker.health import operations_app, serve
 from worker.logs import configure_logging
-from worker.main import connect_instrumented, open_store, setting_problems
-from worker.settings import ConfigError, WorkerSettings
+from worker.main import connect_instrumented, open_store
+from worker.settings import ConfigError, WorkerSettings, setting_problems
 from workflows.search_attributes import NEXT_DUE_AT, SLA_STATE
 
 log = structlog.get_logger("escalator.watchdog")
@@ -152,8 +152,7 @@ async def main(argv: list[str] | None = None) -> int:
         interval = args.interval if args.interval is not None else seconds(env.get("ESCALATOR_WATCHDOG_INTERVAL", "30s"))
         if interval < MIN_INTERVAL:
             raise ValueError(f"--interval: {interval:g} s is too short: give at least {MIN_INTERVAL:g} s (each check is a visibility query)")
-        given = {k: v for k, v in vars(args).items() if v is not None and k in WorkerSettings.model_fields}
-        settings = WorkerSettings(**given)
+        settings = WorkerSettings.from_args(args)
     except (argparse.ArgumentTypeError, ValueError) as exc:
         for line in setting_problems(exc):
             print(f"escalator watchdog: error: {line}", file=sys.stderr)

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
 from sla.policy import PolicySnapshot
-from sla.ticket import ID_PATTERN, ClockName, SlaState, TicketOpened, TicketState, TicketStatus
+from sla.ticket import ID_PATTERN, VIA_PATTERN, ClockName, SlaState, TicketOpened, TicketState, TicketStatus
 
 
 class TicketMessage(BaseModel):
@@ -23,6 +23,8 @@ class TicketMessage(BaseModel):
 
     event_id: str | None = Field(default=None, pattern=ID_PATTERN, description="The sender's id of this event (idempotency key).")
     occurred_at: AwareDatetime | None = Field(default=None, description="When it happened, with an offset (default: when handled).")
+    via: str | None = Field(default=None, pattern=VIA_PATTERN,
+                            description="The door it came in by (`api:<key name>`, `hook:<source>`), kept in the timeline; set by the HTTP intake.")
 
 
 class Acknowledge(TicketMessage):

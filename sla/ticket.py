@@ -13,6 +13,9 @@ from sla.severity import Severity
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 """Ticket and customer ids: stored unencrypted in search attributes, so ids only, no names."""
 
+VIA_PATTERN = r"^[a-z]{2,16}:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""The door a message came in by, for the timeline: `api:<key name>`, `hook:<source>`."""
+
 
 class TicketStatus(StrEnum):
     OPEN = "open"
@@ -59,6 +62,8 @@ class TicketOpened(BaseModel):
     plan: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     category: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     follows: str | None = Field(default=None, pattern=ID_PATTERN, description="The closed ticket this one follows up.")
+    via: str | None = Field(default=None, pattern=VIA_PATTERN,
+                            description="The door it came in by (`api:<key name>`, `hook:<source>`), kept in the timeline; set by the HTTP intake.")
 
     @field_validator("opened_at", mode="before")
     @classmethod

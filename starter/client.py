@@ -46,6 +46,30 @@ class NoWorker(TicketError):
     """No worker answered a query in time: only the server's and the store's view is to be had."""
 
 
+class UnknownTicket(TicketError):
+    """The server has no ticket of that id."""
+
+
+class TicketClosed(TicketError):
+    """The ticket is closed (or ended otherwise): a new message needs a follow-up ticket."""
+
+
+class Refused(TicketError):
+    """The ticket refused the message (its validator said why); nothing was written."""
+
+
+class OpenConflict(TicketError):
+    """The id is already open with other values."""
+
+
+class BadOpening(TicketError):
+    """A ticket that cannot be opened as given (opened_at ahead, `follows` naming no closed ticket)."""
+
+
+class Unavailable(TicketError):
+    """Temporal cannot be reached."""
+
+
 @dataclass(frozen=True)
 class Opened:
     ticket_id: str
@@ -111,16 +135,16 @@ class TicketClient:
         An id whose start failed (bad input) may be opened again; a closed one may not.
         """
         if ticket.opened_at > datetime.now(UTC) + MAX_AHEAD:
-            raise TicketError(f"opened_at: {ticket.opened_at.isoformat()} is in the future (more than 2 minutes ahead of now)")
+            raise BadOpening(f"opened_at: {ticket.opened_at.isoformat()} is in the future (more than 2 minutes ahead of now)")
         if ticket.follows is not None:
             await self._check_follows(ticket.follows)
         try:
             _, before = await self._execution(ticket.ticket_id)
-        except TicketError:
+        except UnknownTicket:
             before = None  # a new id
         if before is not None and before not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.FAILED):
             # Only a refused start frees its id; a closed, terminated or timed-out ticket keeps it.
-            raise TicketError(f"ticket {ticket.ticket_id} exists and is {before.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
+            raise TicketClosed(f"ticket {ticket.ticket_id} exists and is {before.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
         try:
             handle = await self.client.start_workflow(
                 TicketWorkflow.run, ticket, id=ticket.ticket_id, task_queue=self.task_queue,
@@ -141,12 +165,12 @@ class TicketClient:
             raise _rpc_error(exc, ticket.ticket_id) from None
         run_id, status = await self._execution(ticket.ticket_id)
         if status != WorkflowExecutionStatus.RUNNING:
-            raise TicketError(f"ticket {ticket.ticket_id} exists and is {status.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
+            raise TicketClosed(f"ticket {ticket.ticket_id} exists and is {status.name.lower()}: open a follow-up ticket with a new id (--follows {ticket.ticket_id})")
         started = await self._started_with(ticket.ticket_id)
         given = ticket.model_dump(mode="json")
         differ = [f for f in compare if started.get(f) != given.get(f)]
         if differ:
-            raise TicketError(f"ticket {ticket.ticket_id} is already open with other values: "
+            raise OpenConflict(f"ticket {ticket.ticket_id} is already open with other values: "
                               + "; ".join(f"{f} is {_shown(started.get(f))}, not {_shown(given.get(f))}" for f in differ))
         return Opened(ticket.ticket_id, run_id, False, self.link(ticket.ticket_id))
 
@@ -178,12 +202,12 @@ class TicketClient:
     async def _check_follows(self, follows: str) -> None:
         try:
             _, status = await self._execution(follows)
-        except TicketError:
-            raise TicketError(f"follows: no ticket {follows}") from None
+        except UnknownTicket:
+            raise BadOpening(f"follows: no ticket {follows}") from None
         if status == WorkflowExecutionStatus.RUNNING:
-            raise TicketError(f"follows: ticket {follows} is still open: write to it instead of opening a follow-up")
+            raise BadOpening(f"follows: ticket {follows} is still open: write to it instead of opening a follow-up")
         if status == WorkflowExecutionStatus.FAILED:
-            raise TicketError(f"follows: ticket {follows} was never opened (its start was refused)")
+            raise BadOpening(f"follows: ticket {follows} was never opened (its start was refused)")
 
     def _handle(self, ticket_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle_for(TicketWorkflow.run, ticket_id)
@@ -308,7 +332,7 @@ class TicketClient:
             call = handle.execute_update(update, request, id=request.event_id, result_type=TicketState)
             return Sent(request, await asyncio.wait_for(call, timeout=wait) if wait else await call)
         except WorkflowUpdateFailedError as exc:
-            raise TicketError(f"ticket {ticket_id}: {update_failure_reason(exc)}") from None
+            raise Refused(f"ticket {ticket_id}: {update_failure_reason(exc)}") from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 await self._refuse_if_closed(ticket_id)
@@ -338,7 +362,7 @@ class TicketClient:
         """A finished ticket's workflow answers 'not found' to updates; say what that means."""
         _, status = await self._execution(ticket_id)
         if status != WorkflowExecutionStatus.RUNNING:
-            raise TicketError(f"ticket {ticket_id} is closed: open a follow-up ticket (escalator open --follows {ticket_id} ...)")
+            raise TicketClosed(f"ticket {ticket_id} is closed: open a follow-up ticket (escalator open --follows {ticket_id} ...)")
 
 
 def _shown(value) -> str:
@@ -374,7 +398,7 @@ def _rpc_error(exc: RPCError, ticket_id: str) -> TicketError:
     if exc.status == RPCStatusCode.NOT_FOUND and "namespace" in str(exc).lower():
         return TicketError(f"Temporal says: {_first_line(exc)} (--namespace or TEMPORAL_NAMESPACE names it)")
     if exc.status == RPCStatusCode.NOT_FOUND:
-        return TicketError(f"no ticket {ticket_id}")
+        return UnknownTicket(f"no ticket {ticket_id}")
     if exc.status == RPCStatusCode.UNAVAILABLE:
-        return TicketError(f"Temporal is unavailable: {_first_line(exc)}")
+        return Unavailable(f"Temporal is unavailable: {_first_line(exc)}")
     return TicketError(f"ticket {ticket_id}: {exc.status.name.lower() if exc.status else 'error'}: {_first_line(exc)}")

@@ -83,7 +83,7 @@ async def run_list(client: TicketClient, text: str, limit: int, zone) -> tuple[l
     rows: list[dict[str, Any]] = []
     try:
         async for execution in client.client.list_workflows(text, limit=SCAN_LIMIT + 1):
-            rows.append(_row(execution))
+            rows.append(ticket_row(execution))
     except RPCError as exc:
         raise TicketError(f"the ticket list cannot be read: {exc.message.splitlines()[0] if exc.message else exc.status}") from None
     more = len(rows) > SCAN_LIMIT
@@ -101,7 +101,7 @@ async def run_list(client: TicketClient, text: str, limit: int, zone) -> tuple[l
     return doc, "\n".join(lines)
 
 
-def _row(execution) -> dict[str, Any]:
+def ticket_row(execution) -> dict[str, Any]:
     attrs = execution.typed_search_attributes
     ended = execution.status in ENDED_UNCLOSED
     status = execution.status.name.lower() if ended and execution.status else (attrs.get(sa.TICKET_STATUS) or "-")

@@ -45,3 +45,15 @@ deliveries = Table(
     Column("detail", Text),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    # Who sent it (`api:<key name>`, `hook:<source>`) and their key: one answer per pair (revision 0003).
+    Column("principal", String(80), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("request", String(300), nullable=False),  # "POST /v1/tickets/T-1/events"
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the request body
+    Column("status_code", Integer),  # null while the first request is being handled
+    Column("response", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)

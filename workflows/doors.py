@@ -60,11 +60,11 @@ class TicketDoors:
             return self._state
         now = workflow.now()
         at = event_time.applied_at(request, now, self._state.ticket.opened_at)
-        self._source_event = request.event_id
+        self._source_event, self._source_via = request.event_id, request.via
         try:
             getattr(self, f"_apply_{name}")(request, at)
         finally:
-            self._source_event = None
+            self._source_event = self._source_via = None
         what = rule.says(request)
         event_time.record_message(self._state, request, at, what)
         if at < now and self._snapshot is not None:

@@ -70,10 +70,11 @@ class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, Tic
         self._changed = False
         self._published: dict[str, object] = {}
         self._source_event: str | None = None  # the event id of the message being applied, for its timeline lines
+        self._source_via: str | None = None  # and the door it came in by (api:<key>, hook:<source>)
         if not isinstance(start, TicketContinued) and self._refused_start is None:
             t = start
             self._event("opened", at=t.opened_at, severity=t.severity.value, customer=t.customer, channel=t.channel,
-                        plan=t.plan, category=t.category, follows=t.follows)
+                        plan=t.plan, category=t.category, follows=t.follows, **({"via": t.via} if t.via else {}))
 
     @workflow.run
     async def run(self, raw: RawValue) -> TicketState:

@@ -45,6 +45,8 @@ class TicketTimeline:
         seq = self._state.event_seq
         if self._source_event:
             detail["event"] = self._source_event
+        if self._source_via:  # only when set: older histories' activity inputs stay as they were
+            detail["via"] = self._source_via
         now = workflow.now()
         self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or now, recorded_at=now,
                                         kind=kind, detail=detail))

@@ -6,6 +6,7 @@ WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml README.md ./
 COPY connection ./connection
+COPY intake ./intake
 COPY sla ./sla
 COPY workflows ./workflows
 COPY activities ./activities

@@ -29,7 +29,9 @@ from sla.event_time import MAX_AHEAD
 from sla import intake
 from sla.refusals import reason
 from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, ENDED_UNCLOSED, NoWorker, TicketClient, TicketError
+from starter.api_commands import add_api_commands, run_api_command
 from starter.codec_commands import add_codec_commands, run_codec_command
+from starter.hooks_commands import add_hooks_commands, run_hooks_command
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -303,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dev_arguments(p)
     add_codec_commands(sub, _Parser)
     add_temporal_commands(sub, _Parser)
+    add_api_commands(sub, _Parser)
+    add_hooks_commands(sub, _Parser)
     # A process of its own beside the workers (it notifies, as they do): `escalator watchdog ARGS`
     # becomes `python -m worker.watchdog ARGS`, whose --help lists its options.
     p = sub.add_parser("watchdog", add_help=False, help="alert when open tickets sit overdue (no worker acting on them); --help for options")
@@ -310,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", add_help=False, help="check a deployment end to end, one line per check (sends nothing); --help for options")
     p.add_argument("doctor_args", nargs=argparse.REMAINDER)
     nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"], ("codec-key", "new"): EXAMPLES["codec-key"],
-              ("temporal", "setup"): EXAMPLES["temporal"]}
+              ("temporal", "setup"): EXAMPLES["temporal"], ("api-key", "create"): EXAMPLES["api-key"], ("hooks", "check"): EXAMPLES["hooks"]}
     helped = [(sub.choices[name], example) for name, example in EXAMPLES.items()]
     helped += [(next(a for a in sub.choices[group]._actions if isinstance(a, argparse._SubParsersAction)).choices[name], example)
                for (group, name), example in nested.items()]
@@ -351,6 +355,9 @@ EXAMPLES = {
     "dev": "escalator dev --port 7300 --ui-port 8300",
     "codec-server": "escalator codec-server --codec-keys-file /etc/escalator/codec-keys --cors-origin https://temporal-ui.example.com",
     "codec-key": "escalator codec-key new --id 2026-12 >> /etc/escalator/codec-keys",
+    "api": "escalator api --keys-file /etc/escalator/api-keys.json --hooks-dir /etc/escalator/hooks --port 8000",
+    "api-key": "escalator api-key create helpdesk --scope read,write --keys-file /etc/escalator/api-keys.json",
+    "hooks": "escalator hooks check /etc/escalator/hooks/zendesk.toml --payload delivery.json",
     "temporal": "escalator temporal setup --address temporal:7233 --namespace default --create-namespace",
     "watchdog": "escalator watchdog --late-after 2m --contacts /etc/escalator/contacts.toml --metrics-port 9465",
 }
@@ -640,6 +647,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_temporal_command(args)
     if args.command in ("codec-server", "codec-key"):
         return run_codec_command(args)
+    if args.command in ("api", "api-key"):
+        return run_api_command(args)
+    if args.command == "hooks":
+        return run_hooks_command(args)
     if args.command == "policy":
         ok, doc, text = run_policy_check(args)
         if args.json:

@@ -66,6 +66,10 @@ def add_dev_arguments(p: argparse.ArgumentParser) -> None:
                    help="the worker's /metrics, /healthz and /readyz (env ESCALATOR_METRICS_PORT; default 9464)")
     p.add_argument("--codec-port", type=tcp_port, default=env("ESCALATOR_CODEC_PORT", "8234"),
                    help="the codec server's port when keys are set (env ESCALATOR_CODEC_PORT; default 8234)")
+    p.add_argument("--api-port", type=tcp_port, default=env("ESCALATOR_API_PORT", "8000"),
+                   help="the HTTP intake's port (env ESCALATOR_API_PORT; default 8000); its key is kept in DATA_DIR/api-key")
+    p.add_argument("--hooks-dir", metavar="DIR", default=env("ESCALATOR_HOOKS_DIR"),
+                   help="webhook sources for the HTTP intake: mapping TOML files (env ESCALATOR_HOOKS_DIR; default none)")
 
 
 def temporal_binary() -> str:
@@ -113,6 +117,23 @@ def write_profile(data_dir: Path, address: str) -> Path:
     return path
 
 
+def dev_api_key(data_dir: Path) -> str:
+    """The dev stack's API key (read and write), made on the first `make dev` and kept in
+    DATA_DIR/api-key (mode 0600) so the banner can show it every time; the keys file beside it
+    holds only its hash, as in production."""
+    from intake.api_keys import create_key
+
+    kept = data_dir / "api-key"
+    if kept.exists() and (data_dir / "api-keys.json").exists():
+        return kept.read_text().strip()
+    (data_dir / "api-keys.json").unlink(missing_ok=True)
+    key = create_key(data_dir / "api-keys.json", "dev", ["read", "write"])
+    fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
+
+
 def _child_environment(profile: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     env["TEMPORAL_CONFIG_FILE"] = str(profile.resolve())
@@ -158,7 +179,7 @@ def run_dev(args: argparse.Namespace) -> int:
     except CodecKeyError as exc:
         print(f"escalator: error: {exc}", file=sys.stderr)
         return 2
-    ports = [("--port", args.port), ("--ui-port", args.ui_port), ("--metrics-port", args.metrics_port)] + ([("--codec-port", args.codec_port)] if keys else [])
+    ports = [("--port", args.port), ("--ui-port", args.ui_port), ("--metrics-port", args.metrics_port), ("--api-port", args.api_port)] + ([("--codec-port", args.codec_port)] if keys else [])
     for name, port in ports:
         if not _port_free(args.ip, port):
             print(f"escalator: error: port {port} on {args.ip} is in use (another `make dev`?); choose another with {name}", file=sys.stderr)
@@ -185,7 +206,7 @@ def run_dev(args: argparse.Namespace) -> int:
         signal.signal(sig, _interrupt)
     server_log = open(data_dir / "temporal-server.log", "ab")
     print(f"escalator: starting the Temporal dev server on {address} (data in {data_dir}/temporal.db)", file=sys.stderr)
-    server = worker = codec = None
+    server = worker = codec = api = None
     profile = write_profile(data_dir, address)
     child_env = _child_environment(profile)
     try:
@@ -214,6 +235,19 @@ def run_dev(args: argparse.Namespace) -> int:
             if not _answers(f"http://127.0.0.1:{args.codec_port}/healthz", codec, time.monotonic() + 30):
                 print(f"escalator: error: the codec server did not come up (exit {codec.returncode})", file=sys.stderr)
                 return 1
+        api_key = dev_api_key(data_dir)
+        api_cmd = [sys.executable, "-m", "starter", "api", "--port", str(args.api_port), "--bind", args.ip,
+                   "--keys-file", str(data_dir / "api-keys.json"), "--database-url", f"sqlite:///{data_dir / 'tickets.db'}",
+                   "--ui-url", f"http://localhost:{args.ui_port}"]
+        for flag, value in (("--policy", args.policy), ("--hooks-dir", args.hooks_dir), ("--codec-keys-file", args.codec_keys_file)):
+            if value:
+                api_cmd += [flag, str(value)]
+        api = subprocess.Popen(api_cmd, start_new_session=True, env=child_env)
+        api_url = f"http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.api_port}"
+        if not _answers(f"http://127.0.0.1:{args.api_port}/v1/healthz" if args.ip in ("127.0.0.1", "0.0.0.0") else f"{api_url}/v1/healthz",
+                        api, time.monotonic() + 30):
+            print(f"escalator: error: the HTTP intake did not come up (exit {api.returncode})", file=sys.stderr)
+            return 1
         flags = "" if args.port == 7233 else f" --address {address}"
         flags += "" if args.ui_port == 8233 else f" --ui-url {ui}"
         dev_state.record(data_dir, address, ui)
@@ -224,6 +258,8 @@ def run_dev(args: argparse.Namespace) -> int:
             f"  Dev server:   pid {server.pid}, log {data_dir}/temporal-server.log\n"
             f"  Worker:       pid {worker.pid}, task queue escalator-tickets\n"
             f"  Metrics:      http://localhost:{args.metrics_port}/metrics (and /healthz, /readyz)\n"
+            f"  HTTP intake:  {api_url}/v1 (pid {api.pid}; OpenAPI at {api_url}/v1/openapi.json; docs/intake.md)\n"
+            f"  API key:      {api_key} (read, write; kept in {data_dir / 'api-key'})\n"
             f"  Profile:      {profile} (--config-file for commands; the worker reads only it)\n"
             + (f"  Payloads:     encrypted, {keys.describe()}; commands need the same keys\n"
                f"  Codec server: {codec_url} (pid {codec.pid}), wired to the UI; for the CLI: temporal ... --codec-endpoint {codec_url}\n"
@@ -232,9 +268,12 @@ def run_dev(args: argparse.Namespace) -> int:
             f"Open a ticket from another terminal (.venv/bin/escalator or `source .venv/bin/activate`):\n"
             f"  escalator open{flags} --customer ACME --severity sev1 --title \"Checkout is down\"\n"
             f"  escalator show{flags} TICKET_ID\n"
-            f"  escalator ack{flags} TICKET_ID --by alice\n\n"
+            f"  escalator ack{flags} TICKET_ID --by alice\n"
+            f"or over HTTP:\n"
+            f"  curl -s {api_url}/v1/tickets -H 'Authorization: Bearer {api_key}' -H 'Idempotency-Key: first-ticket' \\\n"
+            f"       -H 'Content-Type: application/json' -d '{{\"customer\": \"ACME\", \"severity\": \"sev1\", \"title\": \"Checkout is down\"}}'\n\n"
             f"Filter in the UI: Severity = 'sev1' AND Customer = 'ACME'\n"
-            f"Ctrl-C stops the worker and the server.",
+            f"Ctrl-C stops the worker, the HTTP intake and the server.",
             flush=True,
         )
         while True:
@@ -244,6 +283,9 @@ def run_dev(args: argparse.Namespace) -> int:
             if worker.poll() is not None:
                 print(f"escalator: error: the worker exited ({worker.returncode})", file=sys.stderr)
                 return 1
+            if api.poll() is not None:
+                print(f"escalator: error: the HTTP intake exited ({api.returncode})", file=sys.stderr)
+                return 1
             if codec is not None and codec.poll() is not None:
                 print(f"escalator: error: the codec server exited ({codec.returncode})", file=sys.stderr)
                 return 1
@@ -252,6 +294,8 @@ def run_dev(args: argparse.Namespace) -> int:
         print("\nescalator: stopping the worker and the dev server", file=sys.stderr)
         return 0
     finally:
+        if api is not None:
+            _stop(api, "the HTTP intake")
         if codec is not None:
             _stop(codec, "the codec server")
         if worker is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -59,14 +60,19 @@ async def stop_dev(proc: asyncio.subprocess.Process) -> int:
 
 
 async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Path) -> None:
-    port, ui_port, metrics_port = free_port(), free_port(), free_port()
+    port, ui_port, metrics_port, api_port = free_port(), free_port(), free_port(), free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}  # where dev records its data folder
     env.pop("DATABASE_URL", None)
-    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--metrics-port", str(metrics_port))
+    proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--metrics-port", str(metrics_port),
+                                   "--api-port", str(api_port))
     try:
         server_pid = int(re.search(r"Dev server:\s+pid (\d+)", banner).group(1))
         worker_pid = int(re.search(r"Worker:\s+pid (\d+)", banner).group(1))
+        api_pid = int(re.search(r"HTTP intake:.*pid (\d+)", banner).group(1))
+        key = re.search(r"API key:\s+(esk_\S+)", banner).group(1)
+        assert key == (tmp_path / "data" / "api-key").read_text().strip() and key not in (tmp_path / "data" / "api-keys.json").read_text()
+        assert f"curl -s http://localhost:{api_port}/v1/tickets -H 'Authorization: Bearer {key}'" in banner
         assert f"http://localhost:{ui_port}/namespaces/default/workflows" in banner
 
         status = await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/", timeout=10).status)
@@ -89,6 +95,11 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
         assert f"next: escalator show --address {address} T-dev" in out  # the hint carries the address it was given
         code, out = await run_cli("show", "--address", address, "T-dev")
         assert code == 0 and "Sev-2" in out, out
+        # The HTTP intake, as the banner shows it: a ticket opened and read with the printed key.
+        request = urllib.request.Request(f"http://127.0.0.1:{api_port}/v1/tickets", method="POST", data=b'{"customer": "ACME", "severity": "sev3", "title": "t"}',
+                                         headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "first-ticket", "Content-Type": "application/json"})
+        opened = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=30).read()))
+        assert opened["created"] is True and opened["ticket_id"].startswith("T-")
         assert (tmp_path / "data" / "temporal.db").exists()
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
@@ -105,8 +116,8 @@ async def test_dev_runner_brings_up_server_ui_worker_and_stops_them(tmp_path: Pa
     finally:
         rc = await stop_dev(proc)
     assert rc == 0
-    assert not alive(server_pid) and not alive(worker_pid)
-    for p in (port, ui_port):
+    assert not alive(server_pid) and not alive(worker_pid) and not alive(api_pid)
+    for p in (port, ui_port, api_port):
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine; a listener is not
             s.bind(("127.0.0.1", p))
@@ -132,7 +143,7 @@ async def test_dev_runner_with_keys_encrypts_and_wires_the_codec_server_to_the_u
            "TEMPORAL_PROFILE": "cloud", "TEMPORAL_API_KEY": "not-for-the-dev-server"}
     env.pop("DATABASE_URL", None)
     proc, banner = await start_dev(tmp_path, env, "--port", str(port), "--ui-port", str(ui_port), "--codec-port", str(codec_port),
-                                   "--metrics-port", str(free_port()))
+                                   "--metrics-port", str(free_port()), "--api-port", str(free_port()))
     try:
         pids = [int(re.search(rf"{name}:.*pid (\d+)", banner).group(1)) for name in ("Dev server", "Worker", "Codec server")]
         assert "Payloads:     encrypted, 1 key(s) from ESCALATOR_CODEC_KEYS; new payloads under 'dev1'" in banner

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger("escalator.api")
+
 SCOPES = ("read", "write", "admin")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PREFIX = "esk_"
@@ -128,14 +132,20 @@ class KeyRing:
         return st.st_mtime_ns, st.st_size
 
     def lookup(self, presented: str) -> ApiKey | None:
+        self.refresh()
+        return self._keys.get(digest(presented))
+
+    def refresh(self) -> None:
+        """Read the file again if it changed since it was last read."""
         stamp = self._stat()
         if stamp != self._stamp:
             self._stamp = stamp
             try:
                 self._keys, self.problem = read_keys(self.path), None
+                log.info("keys file read again", keys=len(self._keys), path=str(self.path))
             except KeysFileError as exc:
-                self.problem = str(exc)  # reported by /v1/readyz and logged; the old keys stay in force
-        return self._keys.get(digest(presented))
+                self.problem = str(exc)  # reported by /v1/readyz too; the old keys stay in force
+                log.warning("keys file is not usable; the keys read before stay in force", problem=self.problem)
 
     def all(self) -> list[ApiKey]:
         return sorted(self._keys.values(), key=lambda k: k.name)

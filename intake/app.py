@@ -72,6 +72,7 @@ def create_app(intake: Intake) -> FastAPI:
     app = FastAPI(title="Escalation orchestrator: HTTP intake", version=version("escalation-orchestrator"),
                   description="Open and drive tickets over HTTP, and take signed webhooks from helpdesks (docs/intake.md).",
                   openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None, lifespan=lifespan,
+                  redirect_slashes=False,  # /v1/tickets/ is a 404 problem document, not a bare 307
                   exception_handlers=HANDLERS)  # type: ignore[arg-type]
     app.state.intake = intake
     app.include_router(tickets.router)
@@ -107,6 +108,7 @@ async def readiness(intake: Intake) -> dict[str, str]:
         checks["ticket_store"] = "ok"
     except Exception as exc:
         checks["ticket_store"] = f"unreachable: {str(exc).splitlines()[0][:200]} (escalator db upgrade creates the tables)"
+    intake.keys.refresh()
     checks["api_keys"] = intake.keys.problem or "ok"
     return checks
 
@@ -122,5 +124,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         body = adapter.json_schema(ref_template="#/components/schemas/{model}")
         components.update(body.pop("$defs", {}))
         components[name] = body
+    schema["components"]["securitySchemes"] = {
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key (escalator api-key create): read, write or admin."},
+        "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature",
+                             "description": "Webhooks carry their helpdesk's signature instead (webhook-signature, X-Zendesk-Webhook-Signature, "
+                                            "X-Hub-Signature or a shared-secret header, as the source's mapping file says; docs/intake.md)."}}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            if path.startswith("/v1/tickets"):
+                operation["security"] = [{"apiKey": []}]
+            elif path.startswith("/v1/hooks"):
+                operation["security"] = [{"webhookSignature": []}]
+                operation["responses"].pop("403", None)
     app.openapi_schema = schema
     return schema

@@ -10,6 +10,7 @@ sent again with the same key.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from intake.context import Intake
 from intake.problems import Problem, invalid
 from intake.wire import OpenTicket, message
 from sla import intake as start_rules
-from sla.ticket import TicketState
+from sla.ticket import ID_PATTERN, TicketState
 from starter.client import (
     BadOpening, NoWorker, OpenConflict, Refused, TicketClosed, TicketError, Unavailable, UnknownTicket,
 )
@@ -46,6 +47,16 @@ class EventAnswer(BaseModel):
 
 REMEMBERED = (Refused, TicketClosed)
 """Final answers from a ticket, given again to a repeat; any other failure is forgotten."""
+
+
+def event_id_of(principal: str, key: str, suffix: str = "") -> str:
+    """The event id of a request: `<principal>:<key><suffix>` (`api:helpdesk:7f3e...`,
+    `hook:zendesk:sha256:...:2`), so two keys, or a key and a webhook source, can never take
+    each other's event ids; hashed when that would pass the id pattern's 128 characters."""
+    candidate = f"{principal}:{key}{suffix}"
+    if re.fullmatch(ID_PATTERN, candidate):
+        return candidate
+    return f"{principal}:sha256-{hashlib.sha256(key.encode()).hexdigest()[:32]}{suffix}"
 
 
 def derived_ticket_id(principal: str, key: str) -> str:
@@ -79,10 +90,11 @@ async def remembered(intake: Intake, principal: str, key: str, request: str, bod
     if claim.outcome == "conflict":
         raise Problem(409, "idempotency-conflict", f"Idempotency-Key: {key!r} was used for another request ({claim.request}, or another body): use a new key")
     if claim.outcome == "repeat":
-        status = 200 if claim.status_code == 201 else claim.status_code
-        if status >= 400:
-            raise Problem(status, claim.response.get("kind", "refused"), claim.response.get("detail", ""))
-        return status, claim.response
+        if claim.status_code >= 400:
+            raise Problem(claim.status_code, claim.response.get("kind", "refused"), claim.response.get("detail", ""))
+        if claim.status_code == 201:  # made by the first request: this one made nothing
+            return 200, {**claim.response, "created": False}
+        return claim.status_code, claim.response
     try:
         status, answer = await act()
     except TicketError as exc:

@@ -46,5 +46,6 @@ def limited(rate_limit: RateLimit, principal: str, who: str) -> None:
     """Problem 429 with Retry-After when `principal` is over its rate."""
     wait = rate_limit.take(principal)
     if wait is not None:
-        raise Problem(429, "rate-limited", f"{who} is over its limit of {rate_limit.rate:g} requests a second: retry after {wait:.1f} s",
-                      headers={"Retry-After": RateLimit.retry_after(wait)})
+        after = RateLimit.retry_after(wait)
+        raise Problem(429, "rate-limited", f"{who} is over its limit of {rate_limit.rate:g} requests a second: retry after {after} s",
+                      headers={"Retry-After": after})

@@ -56,14 +56,36 @@ def parse_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
     if not text.strip():
         raise Problem(400, "malformed-body", "body: empty: send a JSON object")
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
+        value = json.loads(text, parse_constant=_not_json, object_pairs_hook=_unique_keys)
+    except ValueError as exc:  # json.JSONDecodeError is one; so are the two hooks' refusals
+        if not isinstance(exc, json.JSONDecodeError):
+            raise Problem(400, "malformed-body", f"body: {exc}") from None
         raise Problem(400, "malformed-body", f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise Problem(400, "malformed-body", f"body: nested deeper than {max_depth} levels") from None
     if _depth(value) > max_depth:
         raise Problem(400, "malformed-body", f"body: nested deeper than {max_depth} levels")
     return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"not JSON: {constant} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose key appears twice is refused: which one a reader keeps is not defined (RFC 8259)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"not JSON this API takes: key {twice!r} appears twice in one object")
+    return value
+
+
+def canonical(value: Any) -> bytes:
+    """The JSON value in one spelling (sorted keys, no spaces): what the same request is, for the
+    Idempotency-Key, however a client orders or spaces it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _depth(value: Any) -> int:

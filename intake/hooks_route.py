@@ -1,12 +1,13 @@
 """`POST /v1/hooks/{source}`: a signed webhook from a helpdesk, mapped to events and applied once.
 
-In order: the source must be configured (404), within its rate (429), JSON (415) within the size
-limit (413), signed by one of its secrets with a fresh timestamp where the scheme has one (401);
-then the body must be JSON (400) that its mapping file can turn into valid events (422). Every
+In order: the source must be configured (404), the body JSON (415) within the size limit (413),
+signed by one of its secrets with a fresh timestamp where the scheme has one (401), the source
+within its rate (429, counted after the signature so unsigned requests cannot use it up); then
+the body must be JSON (400) that its mapping file can turn into valid events (422). Every
 event is checked before the first is applied. The delivery id (the sender's, kept across its
 retries) is the idempotency key: a replayed delivery gets the first answer and applies nothing.
-Each event's id is `<source>:<delivery id>[:<n>]`, so a delivery retried after half its events
-applied applies the rest only.
+Each event's id is `hook:<source>:<delivery id or the payload's own event id>[:<n>]`, so a
+delivery retried after half its events applied applies the rest only.
 
 A delivery the ticket refuses in part (a status it already has, a closed ticket) is answered
 200 with each event's outcome and logged: the helpdesk's retry could not change it. A
@@ -16,8 +17,6 @@ with a problem and not remembered, so the helpdesk's retry applies it.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -27,7 +26,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from intake.apply import derived_ticket_id, event_to_send, open_ticket, remembered, send_event, ticket_to_open
+from intake.apply import derived_ticket_id, event_id_of, event_to_send, open_ticket, remembered, send_event, ticket_to_open
 from intake.auth import limited
 from intake.body import parse_json, read_body
 from intake.context import Intake
@@ -35,7 +34,6 @@ from intake.hooks.mapping import HookSource, PayloadError
 from intake.hooks.verify import DeliveryRefused, Verifier
 from intake.problems import PROBLEM_RESPONSES, Problem, invalid
 from intake.wire import EVENT_BODIES, OpenTicket
-from sla.ticket import ID_PATTERN
 from starter.client import OpenConflict, Refused, TicketClosed
 
 log = structlog.get_logger("escalator.api")
@@ -67,11 +65,8 @@ class HookAnswer(BaseModel):
     ignored: str | None = None
 
 
-def _event_ids(source: str, delivery: str, count: int) -> list[str]:
-    base = f"{source}:{delivery}"
-    if not re.fullmatch(ID_PATTERN, base + ":99"):  # a delivery id of other characters, or too long
-        base = f"{source}:sha256-{hashlib.sha256(delivery.encode()).hexdigest()[:32]}"
-    return [base] if count == 1 else [f"{base}:{n}" for n in range(1, count + 1)]
+def _event_ids(principal: str, key: str, count: int) -> list[str]:
+    return [event_id_of(principal, key)] if count == 1 else [event_id_of(principal, key, f":{n}") for n in range(1, count + 1)]
 
 
 @router.post("/hooks/{source}", response_model=HookAnswer, summary="A signed webhook from a helpdesk",
@@ -85,7 +80,6 @@ async def hook(request: Request, source: Annotated[str, Path(pattern=r"^[a-z][a-
         known = ", ".join(sorted(intake.hooks)) or "none configured (--hooks-dir)"
         raise Problem(404, "unknown-hook-source", f"source: {source!r} is not a configured webhook source (have {known})")
     principal = f"hook:{source}"
-    limited(intake.rate_limit, principal, f"source {source!r}")
     raw = await read_body(request, intake.max_body)
     now = datetime.now(UTC)
     try:
@@ -93,12 +87,14 @@ async def hook(request: Request, source: Annotated[str, Path(pattern=r"^[a-z][a-
     except DeliveryRefused as exc:
         log.warning("webhook refused", source=source, reason=str(exc))
         raise Problem(401, "bad-signature", str(exc)) from None
+    # After the signature: unsigned requests must not use up the source's budget and delay real deliveries.
+    limited(intake.rate_limit, principal, f"source {source!r}")
     payload = parse_json(raw)
     try:
         mapped = door.source.map(payload)
     except PayloadError as exc:
         raise Problem(422, "unmappable-payload", str(exc)) from None
-    ids = _event_ids(source, mapped.event_key or delivery, len(mapped.events))
+    ids = _event_ids(principal, mapped.event_key or delivery, len(mapped.events))
     planned = [_planned(intake, m, event_id, principal, now) for m, event_id in zip(mapped.events, ids)]
 
     async def act() -> tuple[int, HookAnswer]:

@@ -60,6 +60,9 @@ def invalid(exc: ValidationError, prefix: str = "", status: int = 422) -> Proble
 
 
 def document(request: Request, status: int, kind: str, detail: str, errors: list[FieldProblem] | None = None) -> dict[str, Any]:
+    if kind == "invalid-field" and errors is None:  # one field, said in the detail: listed too, as for several
+        field, _, reason = detail.partition(": ")
+        errors = [FieldProblem(field=field, reason=reason or detail)]
     doc = ProblemDocument(type=f"urn:escalator:problem:{kind}" if kind else "about:blank", title=HTTPStatus(status).phrase,
                           status=status, detail=detail, instance=request.url.path, errors=errors)
     return doc.model_dump(exclude_none=True)

@@ -25,6 +25,7 @@ from intake.hooks.verify import verifier_for
 from intake.hooks_route import HookDoor
 from intake.rate_limit import RateLimit
 from starter.client import TicketClient
+from starter.dev import port_free
 from starter.policy_commands import CommandError, read_policy
 from store.dev_state import default_database_url
 from store.idempotency import IdempotencyRecords
@@ -70,7 +71,9 @@ def build(args: argparse.Namespace, environ=os.environ) -> tuple[Intake | None, 
         for name, source in sources.items():
             try:
                 hooks[name] = HookDoor(source, verifier_for(source.verify, secrets_of(source, environ)))
-            except ValueError as exc:  # MappingError (no secret set) or a malformed secret
+            except MappingError as exc:  # no secret set: its line names the source already
+                problems.extend(f"--hooks-dir: {line}" for line in exc.problems)
+            except ValueError as exc:  # a malformed secret
                 problems.append(f"--hooks-dir: {name}: {exc}")
     try:
         policy, _, _ = read_policy(args.policy)
@@ -95,6 +98,8 @@ def build(args: argparse.Namespace, environ=os.environ) -> tuple[Intake | None, 
         problems.append(f"--database-url: {exc}")
     except Exception as exc:  # the database is down or refuses us
         problems.append(f"--database-url: cannot open the ticket store at {printable(url)}: {str(exc).splitlines()[0][:200]}")
+    if not port_free(args.bind, args.port):
+        problems.append(f"--port: {args.port} on {args.bind} is in use (another `escalator api` or `make dev`?)")
     for name, value, low in (("--rate-limit", args.rate_limit, 0), ("--max-body-bytes", args.max_body_bytes, 1024), ("--wait", args.wait, 0.5)):
         if value < low:
             problems.append(f"{name}: {value:g} is below {low}")
@@ -118,7 +123,8 @@ def run_api(args: argparse.Namespace) -> int:
     hooks = ", ".join(f"/v1/hooks/{name}" for name in sorted(intake.hooks)) or "none (--hooks-dir)"
     print(f"escalator api: serving http://{args.bind}:{args.port}/v1 (OpenAPI at /v1/openapi.json); "
           f"{len(intake.keys.all())} key(s) from {args.keys_file}; webhooks: {hooks}", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, host=args.bind, port=args.port, log_level="warning", access_log=args.access_log,
+    # uvicorn logs each request at info: the level is lowered only when they are asked for.
+    config = uvicorn.Config(app, host=args.bind, port=args.port, log_level="info" if args.access_log else "warning", access_log=args.access_log,
                             server_header=False, timeout_graceful_shutdown=10)
     # uvicorn stops gracefully on SIGTERM and SIGINT, then raises the signal again under the handler
     # it found: with these, that ends in exit 0 (a clean stop) rather than death by the signal.

@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from temporalio.service import RPCError
 
 from intake.api_keys import ApiKey
-from intake.apply import EventAnswer, Opened, derived_ticket_id, event_to_send, open_ticket, problem_of, remembered, send_event, ticket_to_open
+from intake.apply import EventAnswer, Opened, derived_ticket_id, event_id_of, event_to_send, open_ticket, problem_of, remembered, send_event, ticket_to_open
 from intake.auth import require
-from intake.body import read_json
+from intake.body import canonical, read_json
 from intake.context import Intake
 from intake.problems import PROBLEM_RESPONSES, Problem, invalid
 from intake.wire import EVENT_BODIES, EventBody, OpenTicket
@@ -54,14 +54,14 @@ async def open_(request: Request, key: Annotated[ApiKey, Depends(require("write"
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=KEY_HELP)] = None) -> JSONResponse:
     intake: Intake = request.app.state.intake
     idem = _idempotency_key(idempotency_key)
-    raw, value = await read_json(request, intake.max_body)
+    _, value = await read_json(request, intake.max_body)
     try:
         body = OpenTicket.model_validate(value)
     except ValidationError as exc:
         raise invalid(exc) from None
     principal = f"api:{key.name}"
     ticket = ticket_to_open(intake, body, body.ticket_id or derived_ticket_id(principal, idem), principal, datetime.now(UTC))
-    status, answer = await remembered(intake, principal, idem, "POST /v1/tickets", raw, lambda: open_ticket(intake, ticket))
+    status, answer = await remembered(intake, principal, idem, "POST /v1/tickets", canonical(value), lambda: open_ticket(intake, ticket))
     return JSONResponse(answer, status_code=status)
 
 
@@ -73,14 +73,14 @@ async def event(request: Request, ticket_id: TicketId, key: Annotated[ApiKey, De
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description=KEY_HELP + " It becomes the event id.")] = None) -> JSONResponse:
     intake: Intake = request.app.state.intake
     idem = _idempotency_key(idempotency_key)
-    raw, value = await read_json(request, intake.max_body)
+    _, value = await read_json(request, intake.max_body)
     try:
         body = EVENTS.validate_python(value)
     except ValidationError as exc:
         raise _event_problem(exc, value) from None
     principal = f"api:{key.name}"
-    update, message = event_to_send(body, idem, principal)
-    status, answer = await remembered(intake, principal, idem, f"POST /v1/tickets/{ticket_id}/events", raw,
+    update, message = event_to_send(body, event_id_of(principal, idem), principal)
+    status, answer = await remembered(intake, principal, idem, f"POST /v1/tickets/{ticket_id}/events", canonical(value),
                                       lambda: send_event(intake, ticket_id, update, message))
     return JSONResponse(answer, status_code=status)
 
@@ -134,6 +134,9 @@ async def read(request: Request, ticket_id: TicketId, _: Annotated[ApiKey, Depen
                         summary=summary, view=view)
 
 
+LIST_PARAMETERS = {"severity", "status", "sla_state", "customer", "owner", "breached", "all", "limit", "cursor"}
+
+
 class TicketRow(BaseModel):
     ticket_id: str
     severity: str | None
@@ -161,6 +164,9 @@ async def list_(request: Request, _: Annotated[ApiKey, Depends(require("read"))]
                 breached: bool = False, all: Annotated[bool, Query(description="Also closed and ended tickets.")] = False,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[str | None, Query(max_length=4096)] = None) -> TicketPage:
     intake: Intake = request.app.state.intake
+    unknown = sorted(set(request.query_params) - LIST_PARAMETERS)
+    if unknown:  # a misspelt filter would otherwise list every ticket
+        raise Problem(422, "invalid-field", f"{unknown[0]}: not a filter (have {', '.join(sorted(LIST_PARAMETERS))})")
     filters = argparse.Namespace(all=all, customer=customer, owner=owner, severity=severity, status=status.value if status else None,
                                  sla_state=sla_state.value if sla_state else None, breached=breached, due_within=None)
     text = query(filters, datetime.now(UTC))

@@ -82,7 +82,8 @@ def temporal_binary() -> str:
     return found
 
 
-def _port_free(ip: str, port: int) -> bool:
+def port_free(ip: str, port: int) -> bool:
+    """Whether a listener could bind `ip:port` now (TIME_WAIT does not count as taken)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -181,7 +182,7 @@ def run_dev(args: argparse.Namespace) -> int:
         return 2
     ports = [("--port", args.port), ("--ui-port", args.ui_port), ("--metrics-port", args.metrics_port), ("--api-port", args.api_port)] + ([("--codec-port", args.codec_port)] if keys else [])
     for name, port in ports:
-        if not _port_free(args.ip, port):
+        if not port_free(args.ip, port):
             print(f"escalator: error: port {port} on {args.ip} is in use (another `make dev`?); choose another with {name}", file=sys.stderr)
             return 1
     data_dir: Path = args.data_dir

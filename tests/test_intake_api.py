@@ -8,6 +8,7 @@ event for a ticket no worker runs is queued (202) and applied later at its time.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -41,15 +42,16 @@ async def test_a_ticket_opened_and_driven_over_http_once_per_key(store, dev_env:
         opened = first.json()
         ticket_id = opened["ticket_id"]
         assert ticket_id.startswith("T-") and opened["created"] is True and ticket_id in opened["ui_url"]
-        again = await http.post("/v1/tickets", json=body, headers=auth(keys["rw"], f"open-{unique}"))
-        assert again.status_code == 200 and again.json()["ticket_id"] == ticket_id  # the first answer, nothing new
+        reordered = json.dumps(dict(reversed(list(body.items()))), indent=2)  # the same JSON, spelt otherwise
+        again = await http.post("/v1/tickets", content=reordered, headers={**auth(keys["rw"], f"open-{unique}"), "Content-Type": "application/json"})
+        assert again.status_code == 200 and again.json() == {**opened, "created": False}  # the first answer, nothing new
         other = await http.post("/v1/tickets", json={**body, "title": "Something else"}, headers=auth(keys["rw"], f"open-{unique}"))
         assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
         assert other.json()["type"] == "urn:escalator:problem:idempotency-conflict" and "Idempotency-Key" in other.json()["detail"]
 
         ack = await http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "acknowledge", "by": "alice"}, headers=auth(keys["rw"], f"ack-{unique}"))
         assert ack.status_code == 200, ack.text
-        assert ack.json()["state"]["acknowledged_by"] == "alice" and ack.json()["event_id"] == f"ack-{unique}"
+        assert ack.json()["state"]["acknowledged_by"] == "alice" and ack.json()["event_id"] == f"api:rw:ack-{unique}"
         respond = await http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "respond", "by": "alice", "message_id": "m-1"},
                                   headers=auth(keys["rw"], f"respond-{unique}"))
         assert respond.status_code == 200, respond.text
@@ -71,12 +73,16 @@ async def test_a_ticket_opened_and_driven_over_http_once_per_key(store, dev_env:
             replica = await http2.post("/v1/tickets", json=body, headers=auth(keys["rw"], f"open-{unique}"))
             assert replica.status_code == 200 and replica.json()["ticket_id"] == ticket_id
 
+        # Another key with the same Idempotency-Key is another request: its event applies too.
+        other_key = await http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "respond", "by": "bob"}, headers=auth(keys["write"], f"respond-{unique}"))
+        assert other_key.status_code == 200 and other_key.json()["state"]["responses"] == 2
+        assert other_key.json()["event_id"] == f"api:write:respond-{unique}"
         resolved = await http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "resolve", "by": "alice"}, headers=auth(keys["write"], f"res-{unique}"))
         assert resolved.status_code == 200 and resolved.json()["state"]["status"] == "solved"
     _, rows = store.timeline(ticket_id)
     by_kind = {r["kind"]: r["detail"] for r in rows}
     assert by_kind["opened"]["via"] == "api:rw" and by_kind["acknowledged"]["via"] == "api:rw"
-    assert by_kind["acknowledged"]["event"] == f"ack-{unique}"
+    assert by_kind["acknowledged"]["event"] == f"api:rw:ack-{unique}"
     assert any(r["detail"].get("via") == "api:write" for r in rows)  # the resolution, by the other key
 
 

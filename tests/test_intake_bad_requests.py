@@ -102,6 +102,10 @@ CASES = [
     Case("deep-list", "POST", T, b"[" * 100 + b"]" * 100, 400, "malformed-body", "nested deeper"),
     Case("very-deep", "POST", E, b"[" * 20_000 + b"]" * 20_000, 400, "malformed-body", "nested deeper"),
     Case("deep-field", "POST", T, json.dumps(opening(title=json.loads("[" * 40 + "]" * 40))).encode(), 400, "malformed-body", "nested deeper"),
+    Case("nan", "POST", T, b'{"customer": "A", "title": NaN, "severity": "sev3"}', 400, "malformed-body", "NaN is not a JSON number"),
+    Case("infinity", "POST", E, b'{"type": "respond", "by": Infinity}', 400, "malformed-body", "Infinity"),
+    Case("duplicate-key", "POST", T, b'{"customer": "A", "title": "t", "severity": "sev4", "severity": "sev1"}', 400, "malformed-body",
+         "'severity' appears twice"),
     Case("deep-object", "POST", E, ('{"a":' * 50 + "1" + "}" * 50).encode(), 400, "malformed-body", "nested deeper"),
     # Opening: the fields.
     Case("missing-customer", "POST", T, without("customer"), says="customer: is required"),
@@ -203,12 +207,15 @@ CASES = [
     Case("list-customer-space", "GET", f"{T}?customer=ACME%20Corp", None, 422, says="customer"),
     Case("list-owner-email", "GET", f"{T}?owner=a@b.c", None, 422, says="owner"),
     Case("list-breached-maybe", "GET", f"{T}?breached=maybe", None, 422, says="breached"),
+    Case("list-unknown-filter", "GET", f"{T}?sevrity=sev1", None, 422, says="sevrity: not a filter"),
+    Case("list-severity-alias", "GET", f"{T}?severity=critical", None, 422, says="severity"),
     Case("list-cursor-garbage", "GET", f"{T}?cursor=!!!", None, 422, says="cursor"),
     Case("list-cursor-forged", "GET", f"{T}?cursor=AAAAAAAAAAAAAAAAAAAA", None, 422, says="cursor"),
     Case("list-cursor-other-filters", "GET", f"{T}?severity=sev1&cursor=" + "A" * 24, None, 422, says="for these filters"),
     # Elsewhere.
     Case("no-such-path", "GET", "/v1/ticket", None, 404, "no-such-endpoint", "no such endpoint"),
     Case("unversioned", "POST", "/tickets", GOOD_OPEN, 404, "no-such-endpoint", "no such endpoint"),
+    Case("trailing-slash", "GET", f"{T}/", None, 404, "no-such-endpoint", "no such endpoint"),
     Case("put-tickets", "PUT", T, GOOD_OPEN, 405, "method-not-allowed", "PUT is not allowed"),
     Case("delete-ticket", "DELETE", f"{T}/{OPEN}", None, 405, "method-not-allowed", "DELETE"),
     Case("hook-unknown-source", "POST", "/v1/hooks/nowhere", {"a": 1}, 404, "unknown-hook-source", "not a configured webhook source"),
@@ -276,3 +283,5 @@ async def test_bad_request(api, case: Case) -> None:
     assert problem["type"] == f"urn:escalator:problem:{case.kind}", problem
     assert case.says in problem["detail"], problem["detail"]
     assert "esk_" not in answer.text  # a key is never echoed
+    if case.kind == "invalid-field":  # each field problem is listed too
+        assert problem["errors"] and problem["errors"][0]["field"] and problem["errors"][0]["reason"], problem

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -64,6 +65,16 @@ def test_api_refuses_bad_settings_in_one_line_each_before_listening(tmp_path: Pa
     assert any("--database-url" in line and "mysql is not supported" in line for line in lines), lines
     missing = escalator("api", "--port", str(free_port()), env=env)
     assert missing.returncode == 2 and "--keys-file: required" in missing.stderr
+    escalator("api-key", "create", "a", "--scope", "read", "--keys-file", str(tmp_path / "good.json"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        run = escalator("api", "--keys-file", str(tmp_path / "good.json"), "--hooks-dir", str(tmp_path / "no-such-folder"),
+                        "--port", str(taken), "--database-url", f"sqlite:///{tmp_path / 's.db'}", env=env)
+    assert run.returncode == 2, run.stderr
+    assert "--hooks-dir: " in run.stderr and "no such folder" in run.stderr and "Traceback" not in run.stderr
+    assert f"--port: {taken} on 127.0.0.1 is in use" in run.stderr
 
 
 @pytest.mark.devserver
@@ -72,8 +83,8 @@ async def test_api_serves_and_stops_on_sigterm(dev_env: WorkflowEnvironment, tmp
     key = escalator("api-key", "create", "ops", "--scope", "read", "--keys-file", str(keys)).stdout.strip()
     port = free_port()
     address = dev_env.client.service_client.config.target_host
-    proc = subprocess.Popen([sys.executable, "-m", "starter", "api", "--port", str(port), "--keys-file", str(keys), "--address", address,
-                             "--database-url", f"sqlite:///{tmp_path / 'store.db'}"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "starter", "api", "--port", str(port), "--keys-file", str(keys), "--address", address, "--access-log",
+                             "--database-url", f"sqlite:///{tmp_path / 'store.db'}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(200):
             try:
@@ -86,6 +97,7 @@ async def test_api_serves_and_stops_on_sigterm(dev_env: WorkflowEnvironment, tmp
         assert json.loads(urllib.request.urlopen(request, timeout=10).read())["tickets"] is not None
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"serving http://127.0.0.1:{port}/v1" in err and key not in err
+    assert '"GET /v1/tickets?limit=1 HTTP/1.1" 200' in out and key not in out  # --access-log: a line per request (uvicorn's, on stdout)

@@ -113,7 +113,7 @@ async def test_a_zendesk_ticket_lives_through_its_webhooks(store, dev_env: Workf
         created = zendesk_payload("ticket_created.json", number, now)
         first = await http.post("/v1/hooks/zendesk", content=created, headers=zendesk_headers(created, f"inv-1-{unique}"))
         assert first.status_code == 200, first.text
-        assert first.json()["events"] == [{"ticket_id": ticket_id, "type": "open", "event_id": f"zendesk:ticket_created.json-{number}",
+        assert first.json()["events"] == [{"ticket_id": ticket_id, "type": "open", "event_id": f"hook:zendesk:ticket_created.json-{number}",
                                            "outcome": "opened", "reason": None}]
         handle = dev_env.client.get_workflow_handle_for(TicketWorkflow.run, ticket_id)
         view = await handle.query(TicketWorkflow.state)
@@ -128,9 +128,9 @@ async def test_a_zendesk_ticket_lives_through_its_webhooks(store, dev_env: Workf
         comment = zendesk_payload("comment_added_agent_public.json", number, datetime.now(UTC))
         applied = await http.post("/v1/hooks/zendesk", content=comment, headers=zendesk_headers(comment, f"inv-2-{unique}"))
         assert applied.status_code == 200 and applied.json()["events"][0]["outcome"] == "applied"
-        # Zendesk retries with a new invocation id: the event's own id keeps it from applying twice.
+        # A retry, or a replay under a new invocation id (not signed), is the same delivery: the first answer.
         retried = await http.post("/v1/hooks/zendesk", content=comment, headers=zendesk_headers(comment, f"inv-2b-{unique}"))
-        assert retried.status_code == 200 and retried.json()["events"][0]["outcome"] == "applied"
+        assert retried.status_code == 200 and retried.json() == applied.json()
         assert (await handle.query(TicketWorkflow.state)).state.responses == 1
 
         for name, status in (("status_changed_pending.json", "waiting_on_customer"), ("comment_added_requester.json", "pending"),
@@ -170,6 +170,22 @@ async def test_a_zendesk_ticket_lives_through_its_webhooks(store, dev_env: Workf
     assert {r["detail"].get("via") for r in rows if r["kind"] in ("opened", "responded", "resolved")} == {"hook:zendesk"}
 
 
+async def test_unsigned_requests_do_not_use_up_a_sources_rate(dev_env: WorkflowEnvironment, tmp_path, unique: str) -> None:
+    from intake.rate_limit import RateLimit
+
+    keys_file, _ = make_keys(tmp_path)
+    intake = make_intake(dev_env.client, tmp_path, keys_file, hooks=doors(), rate_limit=RateLimit(1))
+    body = json.dumps({"kind": "something.else"}).encode()
+    async with serving(intake) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        unsigned = [(await http.post("/v1/hooks/portal", content=body, headers={"Content-Type": "application/json"})).status_code for _ in range(20)]
+        at = datetime.now(UTC)
+        signed = {"Content-Type": "application/json", "webhook-id": f"m-{unique}", "webhook-timestamp": str(int(at.timestamp())),
+                  "webhook-signature": Webhook(SW_SECRET).sign(f"m-{unique}", at, body.decode())}
+        answer = await http.post("/v1/hooks/portal", content=body, headers=signed)
+    assert set(unsigned) == {401}
+    assert answer.status_code == 200 and answer.json()["events"] == [] and "no rule matches" in answer.json()["ignored"]
+
+
 async def test_jira_and_standard_webhooks_sources(store, dev_env: WorkflowEnvironment, tmp_path, unique: str) -> None:
     keys_file, _ = make_keys(tmp_path)
     intake = make_intake(dev_env.client, tmp_path, keys_file, hooks=doors())
@@ -185,6 +201,11 @@ async def test_jira_and_standard_webhooks_sources(store, dev_env: WorkflowEnviro
         assert state.responses == 1 and state.ticket.via == "hook:jira-service-management"
         wrong = await http.post("/v1/hooks/jira-service-management", content=comment, headers=jira_headers(comment, f"j3-{unique}", secret="nope"))
         assert wrong.status_code == 401 and "x-hub-signature" in wrong.json()["detail"]
+        # A captured delivery replayed under another (unsigned) identifier applies nothing.
+        replayed = await http.post("/v1/hooks/jira-service-management", content=comment, headers=jira_headers(comment, f"replayed-{unique}"))
+        assert replayed.json() == answer.json()
+        state = (await dev_env.client.get_workflow_handle_for(TicketWorkflow.run, key).query(TicketWorkflow.state)).state
+        assert state.responses == 1
 
         portal_id = f"P-{unique}"
         body = json.dumps({"kind": "incident.opened", "ticket": portal_id, "account": f"ACME-{unique}", "summary": "Login fails", "level": "P2"}).encode()

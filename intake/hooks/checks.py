@@ -99,7 +99,7 @@ def problems(source: "HookSource") -> list[str]:
     for n, name in enumerate(verify.secrets_env):
         if not _ENV_NAME.fullmatch(name):
             out.append(f"verify.secrets_env[{n}]: {name!r} is not an environment variable's name (the secret itself never goes in the file)")
-    for key in ("header", "delivery_id_header"):
+    for key in ("header",):
         value = getattr(verify, key)
         if key in verify.model_fields_set and verify.scheme != "shared-secret":
             out.append(f"verify.{key}: only for scheme shared-secret ({verify.scheme} has its own headers)")

@@ -6,7 +6,7 @@ One TOML file per source; its stem is the source's name (`POST /v1/hooks/{source
     [verify]
     scheme = "zendesk"          # standard-webhooks | zendesk | jira | shared-secret (intake/hooks/verify.py)
     secrets_env = ["ZENDESK_WEBHOOK_SECRET", "ZENDESK_WEBHOOK_SECRET_PREVIOUS"]  # env var names, never secrets
-    # shared-secret only: header = "X-Webhook-Secret", delivery_id_header = "X-Request-Id"
+    # shared-secret only: header = "X-Webhook-Secret"
 
     [ticket]
     id = { path = "$.detail.id", prefix = "ZD-" }      # our ticket id, for every event
@@ -80,7 +80,6 @@ class VerifyConfig(BaseModel):
     scheme: Literal["standard-webhooks", "zendesk", "jira", "shared-secret"]
     secrets_env: list[str] = Field(min_length=1, description="Env vars holding the secrets, in order; any set one verifies.")
     header: str = Field(default="X-Webhook-Secret", description="shared-secret: the header carrying the secret.")
-    delivery_id_header: str | None = Field(default=None, description="shared-secret: the header naming the delivery.")
 
 
 class FieldSpec(BaseModel):
@@ -243,6 +242,8 @@ def load_sources(directory: Path | Traversable) -> dict[str, HookSource]:
     """Every `*.toml` of a folder, by source name; MappingError listing every file's problems."""
     sources: dict[str, HookSource] = {}
     found: list[str] = []
+    if not directory.is_dir():
+        raise MappingError([f"{directory}: no such folder (one mapping TOML per webhook source)"])
     for path in sorted((p for p in directory.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name):
         try:
             source = load_source(path)

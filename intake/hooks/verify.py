@@ -17,17 +17,19 @@ be rotated without losing deliveries, and compares in constant time (`hmac.compa
   .../anatomy-of-a-webhook-request): `X-Zendesk-Webhook-Signature: base64(HMAC-SHA256(secret,
   TIMESTAMP + BODY))` with TIMESTAMP the `X-Zendesk-Webhook-Signature-Timestamp` header as sent
   (ISO 8601, `2026-11-29T20:00:00Z`), the secret used as text (not base64-decoded), within 5
-  minutes. Delivery id: `X-Zendesk-Webhook-Invocation-Id`, else the body's digest.
+  minutes. Delivery id: the body's digest (below).
 - `jira` (developer.atlassian.com/cloud/jira/platform/webhooks/, "secure admin webhooks";
   WebSub's `method=signature`): `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, body)>`.
-  Delivery id: `X-Atlassian-Webhook-Identifier` (unchanged across Jira's retries), else the
-  body's digest.
+  Delivery id: the body's digest (below).
 - `shared-secret`: for a helpdesk that does not sign: a header (default `X-Webhook-Secret`)
-  whose value is one of the secrets. Delivery id: the `delivery_id_header` if configured and
-  sent, else the body's digest.
+  whose value is one of the secrets. Delivery id: the body's digest (below).
 
-The body's digest (`sha256:<hex>`) as a fallback id makes an identical body an identical
-delivery: a helpdesk that sends no id and re-sends the same event is still answered once.
+Only standard-webhooks signs its delivery id. The others' id headers
+(`X-Zendesk-Webhook-Invocation-Id`, `X-Atlassian-Webhook-Identifier`) are not covered by the
+signature: a captured delivery re-sent under a new id would be a new delivery and apply again.
+So their delivery id is the digest of what the signature covers, the body (`sha256:<hex>`): a
+sender's retry (the same body) and an attacker's replay (the same body, any headers) are both
+the same delivery. Two genuine deliveries differ in their bodies (each carries its event's time).
 """
 
 from __future__ import annotations
@@ -159,7 +161,6 @@ class Zendesk:
 
     SIGNATURE = "x-zendesk-webhook-signature"
     TIMESTAMP = "x-zendesk-webhook-signature-timestamp"
-    INVOCATION = "x-zendesk-webhook-invocation-id"
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
         h = _lower(headers)
@@ -176,19 +177,18 @@ class Zendesk:
         expected = [base64.b64encode(hmac.new(s.encode(), signed, hashlib.sha256).digest()) for s in self.secrets]
         if not _any_equal(expected, signature.encode()):
             raise DeliveryRefused(f"{self.SIGNATURE}: {_UNMATCHED}")
-        return _delivery_id(h, self.INVOCATION, body)
+        return body_digest(body)  # not the invocation id: the signature does not cover it
 
 
 @dataclass(frozen=True)
 class Jira:
     """Jira Cloud webhooks registered with a secret. The signature covers the body only: there
-    is no signed timestamp, so replay protection is the delivery id alone (the route's store of
-    ids seen), and a captured delivery stays valid until the secret is rotated."""
+    is no signed timestamp, so replay protection is the body's digest alone (the route's store of
+    deliveries seen, 48 hours, and the ticket's event ids after that)."""
 
     secrets: tuple[str, ...]
 
     SIGNATURE = "x-hub-signature"
-    IDENTIFIER = "x-atlassian-webhook-identifier"
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
         h = _lower(headers)
@@ -200,17 +200,16 @@ class Jira:
         expected = [hmac.new(s.encode(), body, hashlib.sha256).hexdigest().encode() for s in self.secrets]
         if not _any_equal(expected, digest.strip().lower().encode()):
             raise DeliveryRefused(f"{self.SIGNATURE}: {_UNMATCHED}")
-        return _delivery_id(h, self.IDENTIFIER, body)
+        return body_digest(body)  # not X-Atlassian-Webhook-Identifier: the signature does not cover it
 
 
 @dataclass(frozen=True)
 class SharedSecret:
     """No signature: the secret itself travels in a header (so only ever over HTTPS). Nothing
-    ties it to the body or to a time: replay protection is the delivery id alone."""
+    ties it to the body or to a time: replay protection is the body's digest alone."""
 
     secrets: tuple[str, ...]
     header: str
-    delivery_id_header: str | None
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
         h = _lower(headers)
@@ -218,7 +217,7 @@ class SharedSecret:
         given = _required(h, name)
         if not _any_equal([s.encode() for s in self.secrets], given.encode()):
             raise DeliveryRefused(f"{name}: does not match (secret rotated? wrong secret?)")
-        return _delivery_id(h, self.delivery_id_header.lower() if self.delivery_id_header else None, body)
+        return body_digest(body)
 
 
 def verifier_for(config: "VerifyConfig", secrets: list[str]) -> Verifier:
@@ -236,7 +235,7 @@ def verifier_for(config: "VerifyConfig", secrets: list[str]) -> Verifier:
         return Zendesk(tuple(secrets))
     if config.scheme == "jira":
         return Jira(tuple(secrets))
-    return SharedSecret(tuple(secrets), config.header, config.delivery_id_header)
+    return SharedSecret(tuple(secrets), config.header)
 
 
 def standard_webhook(secret: str, position: int = 1) -> Webhook:

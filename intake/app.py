@@ -26,6 +26,7 @@ from intake import hooks_route, tickets
 from intake.context import Intake
 from intake.problems import HANDLERS
 from intake.wire import EventBody, OpenTicket
+from sla.ticket import ID_PATTERN
 from starter.client import TicketError
 
 log = structlog.get_logger("escalator.api")
@@ -130,7 +131,18 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                              "description": "Webhooks carry their helpdesk's signature instead (webhook-signature, X-Zendesk-Webhook-Signature, "
                                             "X-Hub-Signature or a shared-secret header, as the source's mapping file says; docs/intake.md)."}}
     for path, operations in schema["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:  # problems are sent as problem+json
+                    content["application/problem+json"] = content.pop("application/json")
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "Idempotency-Key":  # checked by the route itself, for its own problem document
+                    parameter["required"] = True
+                    parameter["schema"] = {"type": "string", "pattern": ID_PATTERN, "maxLength": 128}
+            if method == "get":
+                for status in ("413", "415"):
+                    operation["responses"].pop(status, None)
             if path.startswith("/v1/tickets"):
                 operation["security"] = [{"apiKey": []}]
             elif path.startswith("/v1/hooks"):

@@ -63,8 +63,11 @@ def parse_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise Problem(400, "malformed-body", f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise Problem(400, "malformed-body", f"body: nested deeper than {max_depth} levels") from None
-    if _depth(value) > max_depth:
+    depth, nul = _shape(value)
+    if depth > max_depth:
         raise Problem(400, "malformed-body", f"body: nested deeper than {max_depth} levels")
+    if nul:  # PostgreSQL cannot store U+0000 in text: refused here rather than by the store, later
+        raise Problem(400, "malformed-body", "body: a string holds U+0000 (NUL), which no field may hold")
     return value
 
 
@@ -88,17 +91,20 @@ def canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and objects nest (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 1)]
+def _shape(value: Any) -> tuple[int, bool]:
+    """(how deeply lists and objects nest, a scalar being 0; whether a string or key holds NUL), without recursion."""
+    deepest, nul, stack = 0, False, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if isinstance(item, str):
+            nul = nul or "\x00" in item
+            continue
+        children = list(item.values()) + list(item) if isinstance(item, dict) else item if isinstance(item, list) else None
         if children is None:
             continue
         deepest = max(deepest, level)
         stack.extend((child, level + 1) for child in children)
-    return deepest
+    return deepest, nul
 
 
 async def read_json(request: Request, limit: int = MAX_BODY) -> tuple[bytes, Any]:

@@ -99,7 +99,8 @@ def build(args: argparse.Namespace, environ=os.environ) -> tuple[Intake | None, 
     except Exception as exc:  # the database is down or refuses us
         problems.append(f"--database-url: cannot open the ticket store at {printable(url)}: {str(exc).splitlines()[0][:200]}")
     if not port_free(args.bind, args.port):
-        problems.append(f"--port: {args.port} on {args.bind} is in use (another `escalator api` or `make dev`?)")
+        problems.append(f"--port: cannot listen on {args.bind}:{args.port}: in use (another `escalator api` or `make dev`?), "
+                        f"or --bind is not an address of this machine")
     for name, value, low in (("--rate-limit", args.rate_limit, 0), ("--max-body-bytes", args.max_body_bytes, 1024), ("--wait", args.wait, 0.5)):
         if value < low:
             problems.append(f"{name}: {value:g} is below {low}")

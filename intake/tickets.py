@@ -79,6 +79,9 @@ async def event(request: Request, ticket_id: TicketId, key: Annotated[ApiKey, De
     except ValidationError as exc:
         raise _event_problem(exc, value) from None
     principal = f"api:{key.name}"
+    if len(f"{principal}:{idem}") > 128:  # the event id must stay an id; a hash of it could be sent literally
+        room = 128 - len(principal) - 1
+        raise Problem(422, "invalid-field", f"Idempotency-Key: at most {room} characters with key {key.name!r} (it becomes the event id {principal}:KEY)")
     update, message = event_to_send(body, event_id_of(principal, idem), principal)
     status, answer = await remembered(intake, principal, idem, f"POST /v1/tickets/{ticket_id}/events", canonical(value),
                                       lambda: send_event(intake, ticket_id, update, message))

@@ -27,7 +27,7 @@ from connection.codec import ENCODING, NO_KEYS
 from connection.client import load as load_temporal
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
-    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
+    EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     QueuedMessage, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
 )
 from sla.event_time import MAX_AHEAD
@@ -303,6 +303,9 @@ class TicketClient:
     async def add_action(self, ticket_id: str, request: AddAction) -> TicketState:
         return await self.update(ticket_id, contract.UPDATE_ADD_ACTION, request)
 
+    async def log_time(self, ticket_id: str, request: LogTime) -> TicketState:
+        return await self.update(ticket_id, contract.UPDATE_LOG_TIME, request)
+
     async def complete_obligation(self, ticket_id: str, request: CompleteObligation) -> TicketState:
         return await self.update(ticket_id, contract.UPDATE_COMPLETE_OBLIGATION, request)
 
@@ -317,15 +320,15 @@ class TicketClient:
     async def send(self, ticket_id: str, update: str, request: TicketMessage, wait: float | None = DEFAULT_WAIT) -> Sent:
         """Send one update; if no worker answers within `wait` seconds, record it durably instead.
 
-        The request gets an `event_id` and an `occurred_at` (now, by this machine's clock) when it
-        has none, so it applies at the instant it was sent and at most once: the queued form is a
-        `queued_message` signal carrying the same event id, applied when a worker runs again.
+        The request gets an `event_id` when it has none, so it applies at most once. Without an
+        `occurred_at` the update applies when the ticket handles it (so concurrent senders never
+        trip the order rule among themselves); if it has to be queued, the queued form (a
+        `queued_message` signal carrying the same event id) is dated when it was sent, by this
+        machine's clock, and applies at that instant when a worker runs again.
         Raises TicketError for a refusal (the reason), an unknown or closed ticket.
         """
-        request = request.model_copy(update={
-            "event_id": request.event_id or f"E-{uuid.uuid4().hex}",
-            "occurred_at": request.occurred_at or datetime.now(UTC),
-        })
+        sent_at = datetime.now(UTC)
+        request = request.model_copy(update={"event_id": request.event_id or f"E-{uuid.uuid4().hex}"})
         await self._refuse_if_encrypted(ticket_id)
         handle = self._handle(ticket_id)
         try:
@@ -340,6 +343,7 @@ class TicketClient:
                 raise _rpc_error(exc, ticket_id) from None
         except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
             pass
+        request = request.model_copy(update={"occurred_at": request.occurred_at or sent_at})
         try:
             await handle.signal(contract.SIGNAL_QUEUED_MESSAGE, QueuedMessage(update=update, request=request.model_dump(mode="json")))
         except RPCError as exc:

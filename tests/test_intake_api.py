@@ -77,6 +77,11 @@ async def test_a_ticket_opened_and_driven_over_http_once_per_key(store, dev_env:
         other_key = await http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "respond", "by": "bob"}, headers=auth(keys["write"], f"respond-{unique}"))
         assert other_key.status_code == 200 and other_key.json()["state"]["responses"] == 2
         assert other_key.json()["event_id"] == f"api:write:respond-{unique}"
+        # Concurrent events without occurred_at each apply when the ticket handles them: none
+        # trips the order rule over another (they were once dated when the API received them).
+        concurrent = await asyncio.gather(*(http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "customer_message"},
+                                                      headers=auth(keys["rw"], f"cm{n}-{unique}")) for n in range(12)))
+        assert [a.status_code for a in concurrent] == [200] * 12, [a.text for a in concurrent if a.status_code != 200]
         resolved = await http.post(f"/v1/tickets/{ticket_id}/events", json={"type": "resolve", "by": "alice"}, headers=auth(keys["write"], f"res-{unique}"))
         assert resolved.status_code == 200 and resolved.json()["state"]["status"] == "solved"
     _, rows = store.timeline(ticket_id)

@@ -79,6 +79,10 @@ CASES = [
     Case("idem-space", "POST", T, GOOD_OPEN, 422, says="Idempotency-Key: must be", idem=False, headers={"Idempotency-Key": "two words"}),
     Case("idem-long", "POST", E, {"type": "respond", "by": "a"}, 422, says="Idempotency-Key", idem=False, headers={"Idempotency-Key": "k" * 129}),
     Case("idem-dash", "POST", T, GOOD_OPEN, 422, says="Idempotency-Key", idem=False, headers={"Idempotency-Key": "-leading"}),
+    Case("idem-too-long-for-key", "POST", E, {"type": "respond", "by": "a"}, 422, says="Idempotency-Key: at most 121 characters with key 'rw'",
+         idem=False, headers={"Idempotency-Key": "k" * 122}),
+    Case("nul-in-title", "POST", T, opening(title="a\u0000b"), 400, "malformed-body", "U+0000"),
+    Case("nul-in-key", "POST", E, {"type": "respond", "by": "a", "message_id\u0000": "x"}, 400, "malformed-body", "U+0000"),
     Case("idem-slash", "POST", E, {"type": "respond", "by": "a"}, 422, says="Idempotency-Key", idem=False, headers={"Idempotency-Key": "a/b"}),
     # Media type and size.
     Case("no-content-type", "POST", T, b'{"customer": "A"}', 415, "unsupported-media-type", "Content-Type: none", headers={"Content-Type": ""}),

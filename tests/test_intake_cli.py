@@ -74,7 +74,7 @@ def test_api_refuses_bad_settings_in_one_line_each_before_listening(tmp_path: Pa
                         "--port", str(taken), "--database-url", f"sqlite:///{tmp_path / 's.db'}", env=env)
     assert run.returncode == 2, run.stderr
     assert "--hooks-dir: " in run.stderr and "no such folder" in run.stderr and "Traceback" not in run.stderr
-    assert f"--port: {taken} on 127.0.0.1 is in use" in run.stderr
+    assert f"--port: cannot listen on 127.0.0.1:{taken}: in use" in run.stderr
 
 
 @pytest.mark.devserver

@@ -27,7 +27,7 @@ from activities.channels.email import SmtpSettings
 from store.ticket_store import TicketStore
 from sla.contacts import Channel, Contact, Contacts, contacts_for, parse_contacts
 from sla.policy import PolicyError
-from sla.messages import Delivery, DeliveryRecord, Notification, RoleOutcome
+from sla.messages import Delivery, DeliveryRecord, HoursCrossed, Notification, RoleOutcome
 
 log = structlog.get_logger("escalator.notify")
 
@@ -199,7 +199,7 @@ class Notifier:
                 result = await self._resolve_pages(note)
             else:
                 result = await self.announce(note)
-            result.timeline_written = await self._write_timeline(note)
+            result.timeline_written, result.hours_crossed = await self._write_timeline(note)
         finally:
             beat.cancel()
         return result
@@ -216,20 +216,21 @@ class Notifier:
         return Delivery(idempotency_key=note.idempotency_key, channel=",".join(note.roles) or "none",
                         delivered_at=datetime.now(UTC), outcomes=outcomes, unlogged=unlogged, **counts)
 
-    async def _write_timeline(self, note: Notification) -> bool:
+    async def _write_timeline(self, note: Notification) -> tuple[bool, list[HoursCrossed]]:
         """The ticket's timeline events that came with this attempt, written after sending (the
-        message first: it is what is late otherwise). Idempotent by event id."""
+        message first: it is what is late otherwise). Idempotent by event id. (written, the
+        support-hours thresholds its ledger entries crossed: the workflow announces them)."""
         if note.timeline is None:
-            return False
+            return False, []
         try:
             if self.timeline is not None:
-                await self.timeline.write(note.timeline)
+                written = await self.timeline.write(note.timeline)
             else:
-                await asyncio.to_thread(self.store.record_events, note.timeline)
-            return True
+                written = (await asyncio.to_thread(self.store.record_batches, [note.timeline]))[0]
+            return True, written.crossed
         except SQLAlchemyError as exc:  # the workflow keeps them and writes them later
             log.error("timeline not recorded with the notification", ticket_id=note.ticket_id, error=str(exc).splitlines()[0])
-            return False
+            return False, []
 
     async def _resolve_pages(self, note: Notification) -> Delivery:
         """Resolve every PagerDuty incident the ticket opened (read from the delivery log)."""

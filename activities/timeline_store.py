@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from sla.messages import EventBatch, Recorded
-from store.ticket_store import TicketStore
+from store.ticket_store import TicketStore, Written
 
 
 class TimelineWriter:
@@ -26,10 +26,10 @@ class TimelineWriter:
     @activity.defn(name="record_ticket_events")
     async def record_ticket_events(self, batch: EventBatch) -> Recorded:
         """How many of the batch's events were new, and when; raises the store's error when it is down."""
-        new = await self.write(batch)
-        return Recorded(new=new, answered_at=datetime.now(UTC))
+        written = await self.write(batch)
+        return Recorded(new=written.new, answered_at=datetime.now(UTC), hours_crossed=written.crossed)
 
-    async def write(self, batch: EventBatch) -> int:
+    async def write(self, batch: EventBatch) -> Written:
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((batch, done))
         if not self._writing:
@@ -42,7 +42,7 @@ class TimelineWriter:
             while self._waiting:
                 group, self._waiting = self._waiting, []
                 try:
-                    counts = await asyncio.to_thread(self.store.record_events_together, [batch for batch, _ in group])
+                    results = await asyncio.to_thread(self.store.record_batches, [batch for batch, _ in group])
                 except Exception as exc:  # noqa: BLE001 (the store's error goes to each caller)
                     if len(group) == 1:
                         _settle(group[0][1], error=exc)
@@ -50,17 +50,17 @@ class TimelineWriter:
                     # One bad batch must not fail the others: each on its own.
                     for batch, done in group:
                         try:
-                            _settle(done, await asyncio.to_thread(self.store.record_events, batch))
+                            _settle(done, (await asyncio.to_thread(self.store.record_batches, [batch]))[0])
                         except Exception as one:  # noqa: BLE001
                             _settle(done, error=one)
                     continue
-                for (_, done), count in zip(group, counts):
-                    _settle(done, count)
+                for (_, done), written in zip(group, results):
+                    _settle(done, written)
         finally:
             self._writing = False
 
 
-def _settle(done: asyncio.Future, result: int | None = None, error: BaseException | None = None) -> None:
+def _settle(done: asyncio.Future, result: Written | None = None, error: BaseException | None = None) -> None:
     if done.done():
         return
     if error is not None:

@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
-    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
+    EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange, TicketMessage,
 )
 from sla.severity import Severity
@@ -42,6 +42,7 @@ EVENT_MODELS: dict[str, type[TicketMessage]] = {
     contract.UPDATE_RECORD_RCA: RecordRca,
     contract.UPDATE_ADD_ACTION: AddAction,
     contract.UPDATE_COMPLETE_OBLIGATION: CompleteObligation,
+    contract.UPDATE_LOG_TIME: LogTime,
 }
 """Every event a ticket takes over HTTP: its `type` (the update's name in docs/api.md) -> its model."""
 

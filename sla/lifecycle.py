@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
-    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
+    EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange,
 )
 from sla.planner import Obligation, ObligationKind, after
@@ -471,6 +471,16 @@ def _item(state: TicketState, item_id: str) -> PostIncidentItem:
             return item
     have = ", ".join(i.id for i in state.post_incident) or "none: the ticket has no post-incident obligations"
     raise ValueError(f"item: no post-incident obligation {item_id!r} (have {have})")
+
+
+def check_log_time(state: TicketState, request: LogTime) -> None:
+    """Time may be logged until the ticket closes (wrap-up after solving counts too)."""
+    _who(request.by)
+    _refuse_closed(state, "log time")
+
+
+def apply_log_time(state: TicketState, request: LogTime) -> None:
+    state.logged_minutes += request.minutes
 
 
 def _refuse_closed(state: TicketState, action: str) -> None:

@@ -167,6 +167,13 @@ class CompleteObligation(TicketMessage):
     waive_reason: str | None = Field(default=None, max_length=2000, description="Set to waive the obligation instead of completing it.")
 
 
+class LogTime(TicketMessage):
+    """Support time an agent spent on the ticket, for the support-hours ledger (docs/policy.md)."""
+
+    minutes: int = Field(ge=1, le=1440, description="Minutes spent (1-1440).")
+    by: str = Field(min_length=1, max_length=200)
+
+
 class Resolve(TicketMessage):
     """The fix is in: the ticket becomes Solved and its clocks stop."""
 
@@ -285,6 +292,17 @@ class DeliveryRecord(BaseModel):
     at: datetime
 
 
+class HoursCrossed(BaseModel):
+    """A support-hours threshold a customer's contract year reached with a new ledger entry."""
+
+    customer: str
+    contract_year: int
+    threshold: int
+    used_minutes: int
+    contracted_minutes: int
+    at: datetime
+
+
 class Delivery(BaseModel):
     idempotency_key: str
     channel: str
@@ -295,6 +313,7 @@ class Delivery(BaseModel):
     outcomes: list[RoleOutcome] = Field(default_factory=list)
     unlogged: list[DeliveryRecord] = Field(default_factory=list)
     timeline_written: bool = Field(default=False, description="Whether the notification's `timeline` batch is in the store.")
+    hours_crossed: list[HoursCrossed] = Field(default_factory=list, description="Support-hours thresholds that batch's ledger entries crossed.")
 
 
 class PendingDelivery(BaseModel):
@@ -321,10 +340,12 @@ class TicketEvent(BaseModel):
 
 
 class Recorded(BaseModel):
-    """What writing a timeline batch did: how many events were new, and the worker's clock then."""
+    """What writing a timeline batch did: how many events were new, the worker's clock then, and
+    the support-hours thresholds its ledger entries crossed (each told once: the store keeps them)."""
 
     new: int
     answered_at: datetime | None = None
+    hours_crossed: list[HoursCrossed] = Field(default_factory=list)
 
 
 class EventBatch(BaseModel):

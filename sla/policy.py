@@ -221,6 +221,35 @@ class PostIncidentRules(_Strict):
         return self
 
 
+class SupportHoursRules(_Strict):
+    """`[support_hours]`: contracted support hours per plan and how conversations use them.
+
+    Source: seeds/002 ("each plan includes annual support hours"; "opening of conversation: a
+    minimum of 15 minutes will be deducted"; "incidents are not counted as support hours",
+    classed Critical, Major or Minor). Details and formulas: docs/policy.md, "Support hours".
+    """
+
+    plans: dict[Name, Annotated[float, Field(ge=0, le=100_000)]] = Field(
+        default_factory=dict, description="Hours per contract year, per plan; a plan not named here has none.")
+    minimum: Duration = Field(default=Duration.parse("15m"), description="The least a solved conversation deducts (wall-clock).")
+    incident_categories: list[Name] = Field(default_factory=lambda: ["technical_incident"],
+                                            description="Tickets of these categories are incidents: never deducted.")
+    incident_severities: list[Severity] = Field(
+        default_factory=lambda: [Severity.SEV1, Severity.SEV2, Severity.SEV3],
+        description="Without a category, tickets of these severities are incidents (Critical, Major, Minor).")
+    thresholds: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=lambda: [80, 100], description="Percent of the year's hours used at which notify is told, once a year each.")
+    notify: list[Name] = Field(default_factory=lambda: ["account_manager"], description="Roles told when a threshold is crossed.")
+    year_starts: Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")] = Field(
+        default="01-01", description="MM-DD: the contract year starts on this day, in the default calendar's zone.")
+
+    @model_validator(mode="after")
+    def _wall_clock_minimum(self) -> "SupportHoursRules":
+        if self.minimum.business:
+            raise ValueError("minimum: give a wall-clock duration such as '15m' (time spent, not business time)")
+        return self
+
+
 class Policy(_Strict):
     """A whole SLA policy, as loaded from TOML and validated."""
 
@@ -241,6 +270,8 @@ class Policy(_Strict):
     post_incident: PostIncidentRules = Field(default_factory=PostIncidentRules)
     tiers: dict[Name, TierRules] = Field(default_factory=dict, description="Support tiers, lowest first (functional escalation).")
     management: ManagementRules = Field(default_factory=ManagementRules)
+    # Without the table, no ledger is kept (as before it existed): no plans, nobody told.
+    support_hours: SupportHoursRules = Field(default_factory=lambda: SupportHoursRules(notify=[], incident_categories=[]))
 
     @model_validator(mode="after")
     def _consistent(self) -> "Policy":
@@ -302,6 +333,15 @@ class Policy(_Strict):
             for role in getattr(self.status_updates, field):
                 if role not in self.roles:
                     problems.append(f"status_updates.{field}: no role named {role!r}")
+        for plan in self.support_hours.plans:
+            if plan not in self.plans:
+                problems.append(f"support_hours.plans: no plan named {plan!r} (have {', '.join(sorted(self.plans)) or 'none'})")
+        for category in self.support_hours.incident_categories:
+            if category not in self.categories:
+                problems.append(f"support_hours.incident_categories: no category named {category!r}")
+        for role in self.support_hours.notify:
+            if role not in self.roles:
+                problems.append(f"support_hours.notify: no role named {role!r}")
         seen: dict[str, Severity] = {}
         for sev, rules in self.severities.items():
             for alias in rules.aliases:

@@ -197,6 +197,10 @@ class TicketState(BaseModel):
     solved_at: datetime | None = None
     closed_at: datetime | None = None
     solve_count: int = 0
+    logged_minutes: int = Field(default=0, description="Support time agents logged on this ticket (log_time), in minutes.")
+    deducted_logged_minutes: int = Field(default=0, description="Of logged_minutes, what the last support-hours deduction accounted for.")
+    support_hours_deductions: int = Field(default=0, description="Support-hours ledger entries this ticket made (one per solve that charged).")
+    support_hours_solves: int = Field(default=0, description="The solve_count last accounted for in the support-hours ledger.")
     reopen_count: int = 0
     waiting_since: datetime | None = Field(default=None, description="When the ticket entered Waiting on Customer (None when not waiting).")
     waiting_cycle: int = 0

@@ -20,7 +20,7 @@ from connection.client import add_arguments as add_temporal_arguments
 from connection.client import load as load_temporal
 from sla.messages import (
     Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
-    EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
+    EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     SeverityPlanChange, StatusChange, TicketView,
 )
 from sla.severity import Severity
@@ -32,6 +32,7 @@ from starter.client import COMPARED_ON_REOPEN, DEFAULT_WAIT, ENDED_UNCLOSED, NoW
 from starter.api_commands import add_api_commands, run_api_command
 from starter.codec_commands import add_codec_commands, run_codec_command
 from starter.hooks_commands import add_hooks_commands, run_hooks_command
+from starter.hours_command import HoursError, add_hours_arguments, run_hours
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -203,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", required=True, help="http(s) URL of the RCA document")
     p.add_argument("--by", default=None, help="who does it")
 
+    p = sub.add_parser("log-time", parents=[change], help="log support time spent on a ticket (the support-hours ledger deducts it when solved)")
+    p.add_argument("ticket_id", metavar="TICKET")
+    p.add_argument("--minutes", required=True, type=int, help="minutes spent (1-1440)")
+    p.add_argument("--by", default=None, help="who spent it")
+
     p = sub.add_parser("action", parents=[change], help="add a corrective action with an owner and a deadline (tracked like the review)")
     p.add_argument("ticket_id", metavar="TICKET")
     p.add_argument("--title", required=True, help="what is to be done")
@@ -288,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("timeline", parents=[common, store_options, tz_options], help="a ticket's timeline from the ticket store")
     p.add_argument("ticket_id", metavar="TICKET")
 
+    p = sub.add_parser("hours", parents=[common, store_options], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
+    add_hours_arguments(p)
+
     p = sub.add_parser("db", help="ticket store commands")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser)
     db_sub.add_parser("upgrade", parents=[with_json], help="migrate the ticket store to the newest schema (creates it when empty)")
@@ -335,6 +344,8 @@ EXAMPLES = {
     "deescalate": 'escalator deescalate T-5f0c1d2e3a --to l1 --note "config fixed, customer to confirm" --by bob',
     "pir": "escalator pir T-5f0c1d2e3a --held-on 2026-11-30 --attendees grace,bob,alice --by grace",
     "rca": "escalator rca T-5f0c1d2e3a --link https://wiki.example.com/rca/42 --by grace",
+    "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
+    "hours": "escalator hours ACME --year 2026",
     "action": 'escalator action T-5f0c1d2e3a --title "Alert on card declines" --owner bob --due 2026-12-04 --by grace',
     "done": "escalator done T-5f0c1d2e3a action-1 --by bob",
     "waive": 'escalator waive T-5f0c1d2e3a rca --reason "vendor outage: the vendor writes the RCA" --by grace',
@@ -611,6 +622,7 @@ _UPDATES = {
     "deescalate": lambda c, a: c.hand_off(a.ticket_id, HandOff(to=a.to, note=a.note, by=a.by, direction="down")),
     "pir": lambda c, a: c.record_review(a.ticket_id, RecordReview(held_on=a.held_on, attendees=a.attendees, by=a.by)),
     "rca": lambda c, a: c.record_rca(a.ticket_id, RecordRca(link=a.link, by=a.by)),
+    "log-time": lambda c, a: c.log_time(a.ticket_id, LogTime(minutes=a.minutes, by=a.by)),
     "action": lambda c, a: c.add_action(a.ticket_id, AddAction(
         title=a.title, owner=a.owner, by=a.by, **({"due": a.due} if isinstance(a.due, datetime) else {"due_on": a.due}))),
     "done": lambda c, a: c.complete_obligation(a.ticket_id, CompleteObligation(item=a.item, by=a.by)),
@@ -663,6 +675,14 @@ def main(argv: list[str] | None = None) -> int:
             if out_lines:
                 print("\n".join(out_lines))
         return 0 if ok else 1
+    if args.command == "hours":
+        try:
+            doc, text = run_hours(args)
+        except HoursError as exc:
+            print(f"escalator: error: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(doc, indent=2) if args.json else text)
+        return 0
     if args.command in ("timeline", "db"):
         try:
             doc, text = run_store_command(args)

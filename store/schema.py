@@ -57,3 +57,28 @@ idempotency_keys = Table(
     Column("response", JSON),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+support_hours_entries = Table(
+    "support_hours_entries", metadata,
+    # One per solve that charged: the timeline event's id, so a retried write adds nothing (revision 0004).
+    Column("entry_id", String(200), primary_key=True),
+    Column("customer", String(128), nullable=False),
+    Column("contract_year", Integer, nullable=False),
+    Column("ticket_id", String(128), nullable=False),
+    Column("plan", String(64)),
+    Column("minutes", Integer, nullable=False),
+    Column("logged_minutes", Integer, nullable=False),
+    Column("contracted_minutes", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_support_hours_customer_year", "customer", "contract_year"),
+)
+
+support_hours_alerts = Table(
+    "support_hours_alerts", metadata,
+    # A threshold crossed is told once per customer and contract year: the first writer wins.
+    Column("customer", String(128), primary_key=True),
+    Column("contract_year", Integer, primary_key=True),
+    Column("threshold", Integer, primary_key=True),
+    Column("ticket_id", String(128), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import threading
 from collections.abc import Iterator
@@ -19,8 +19,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from store import ledger
 from store.schema import deliveries, ticket_events, tickets
-from sla.messages import EventBatch
+from sla.messages import EventBatch, HoursCrossed
+
+LEDGER_EVENT = "support_hours_deducted"
+
+
+class Written(NamedTuple):
+    """What writing one batch did: events new to the store, thresholds its ledger entries crossed."""
+
+    new: int
+    crossed: list[HoursCrossed] = []
 
 DEFAULT_URL = "sqlite:///.escalator/tickets.db"
 
@@ -142,10 +152,14 @@ class TicketStore:
 
     def record_events_together(self, batches: list[EventBatch]) -> list[int]:
         """Several tickets' batches in one transaction (a group commit); how many events were new in each."""
+        return [written.new for written in self.record_batches(batches)]
+
+    def record_batches(self, batches: list[EventBatch]) -> list[Written]:
+        """As record_events_together, with the support-hours thresholds each batch's ledger entries crossed."""
         with self._write() as conn:
             return [self._record_batch(conn, batch) for batch in batches]
 
-    def _record_batch(self, conn: Connection, batch: EventBatch) -> int:
+    def _record_batch(self, conn: Connection, batch: EventBatch) -> Written:
         t = batch.ticket
         now = datetime.now(UTC)
         row = {
@@ -162,7 +176,7 @@ class TicketStore:
             set_={"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now},
         ))
         if not batch.events:
-            return 0
+            return Written(0)
         values = [
             {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
              "kind": e.kind, "detail": e.detail}
@@ -171,7 +185,9 @@ class TicketStore:
         inserted = conn.execute(
             self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
         ).all()
-        return len(inserted)
+        new = {row[0] for row in inserted}
+        crossed = [c for e in batch.events if e.kind == LEDGER_EVENT and e.event_id in new for c in ledger.record(conn, self._insert, t, e)]
+        return Written(len(inserted), crossed)
 
     def delivered(self, key: str) -> bool:
         with self.engine.connect() as conn:

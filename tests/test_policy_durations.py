@@ -37,6 +37,7 @@ WALL_CLOCK_ONLY = {
     "lifecycle.max_backdate": ("lifecycle", "max_backdate"),
     "notifications.fallback_after": ("notifications", "fallback_after"),
     "notifications.give_up_after": ("notifications", "give_up_after"),
+    "support_hours.minimum": ("support_hours", "minimum"),
 }
 
 

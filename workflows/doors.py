@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from sla import event_time, refusals
     from sla.messages import (
         Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
-        EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, QueuedMessage, RecordRca, RecordReview, Reopen, Resolve,
+        EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, QueuedMessage, RecordRca, RecordReview, Reopen, Resolve,
         Respond, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
@@ -262,6 +262,15 @@ class TicketDoors:
     @record_rca.validator
     def _validate_record_rca(self, request: RecordRca) -> None:
         self._validate(contract.UPDATE_RECORD_RCA, request)
+
+    @workflow.update(name=contract.UPDATE_LOG_TIME)
+    async def log_time(self, request: LogTime) -> TicketState:
+        """Support time an agent spent, for the support-hours ledger (deducted when solved)."""
+        return await self._receive(contract.UPDATE_LOG_TIME, request)
+
+    @log_time.validator
+    def _validate_log_time(self, request: LogTime) -> None:
+        self._validate(contract.UPDATE_LOG_TIME, request)
 
     @workflow.update(name=contract.UPDATE_ADD_ACTION)
     async def add_action(self, request: AddAction) -> TicketState:

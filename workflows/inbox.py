@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from sla import lifecycle
     from sla.messages import (
         Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
-        EscalateToManagement, HandOff, JumpToStep, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
+        EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
         SeverityPlanChange, StatusChange, TicketMessage,
     )
     from sla.planner import Obligation, ObligationKind
@@ -59,6 +59,7 @@ MESSAGES: dict[str, Rule] = {
     contract.UPDATE_RECORD_REVIEW: Rule(RecordReview, _by("review recorded"), checks_policy=True),
     contract.UPDATE_RECORD_RCA: Rule(RecordRca, _by("RCA recorded"), needs_policy=False),
     contract.UPDATE_ADD_ACTION: Rule(AddAction, _by("action added"), checks_policy=True),
+    contract.UPDATE_LOG_TIME: Rule(LogTime, lambda r: f"{r.minutes} min logged by {r.by.strip()}", needs_policy=False),
     contract.UPDATE_COMPLETE_OBLIGATION: Rule(CompleteObligation, lambda r: f"{r.item} {'waived' if r.waive_reason else 'done'} by {r.by.strip()}",
                                               needs_policy=False),
 }
@@ -214,6 +215,13 @@ class TicketInbox:
     def _apply_record_review(self, r: RecordReview, at: datetime) -> None:
         lifecycle.apply_review(self._state, r, at)
         self._event("review_recorded", at=at, by=r.by.strip(), held_on=r.held_on.isoformat(), attendees=", ".join(r.attendees))
+
+    def _check_log_time(self, r: LogTime, now: datetime) -> None:
+        lifecycle.check_log_time(self._state, r)
+
+    def _apply_log_time(self, r: LogTime, at: datetime) -> None:
+        lifecycle.apply_log_time(self._state, r)
+        self._event("time_logged", at=at, by=r.by.strip(), minutes=r.minutes, total_minutes=self._state.logged_minutes)
 
     def _check_record_rca(self, r: RecordRca, now: datetime) -> None:
         lifecycle.check_rca(self._state, r)

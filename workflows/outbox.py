@@ -75,6 +75,7 @@ class TicketOutbox:
                 summary=f"notify ({pending.attempts + 1}): {pending.note.summary}"[:200],
             )
             outcomes, self._delivery_log, written = result.outcomes, self._delivery_log + result.unlogged, result.timeline_written
+            self._announce_hours(result.hours_crossed)
         except ActivityError as err:
             detail = str(err.cause or err)
             outcomes = [RoleOutcome(role=r, status="pending", retry=True, detail=detail) for r in pending.note.roles]

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.alarm import TicketAlarm
 from workflows.doors import TicketDoors
 from workflows.inbox import TicketInbox
+from workflows.ledger import TicketLedger
 from workflows.measure import TicketMeasures
 from workflows.outbox import TicketOutbox
 from workflows.overdue import TicketOverdue
@@ -38,7 +39,8 @@ CONTINUE_AS_NEW_AT = 0.95  # of lifecycle.continue_as_new_after_events
 
 
 @workflow.defn(name=contract.WORKFLOW_TYPE)
-class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, TicketOverdue, TicketAlarm, TicketPublisher, TicketMeasures):
+class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, TicketLedger, TicketOverdue, TicketAlarm, TicketPublisher,
+                     TicketMeasures):
     @workflow.init
     def __init__(self, raw: RawValue) -> None:
         # The input is checked here, not by the SDK's decoder: a bad start must fail the ticket at
@@ -110,6 +112,7 @@ class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, Tic
             if due:
                 self._act_on(due, now)
                 continue  # acting may make more due (a repeat, the next beat): plan again
+            self._account_support_hours()
             self._start_due_deliveries()
             self._start_flush()
             if self._history_is_long():

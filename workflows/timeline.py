@@ -78,14 +78,16 @@ class TicketTimeline:
                 retry_policy=INLINE_RETRY, summary=f"record {len(batch.events)} timeline event(s)",
             )
             self._heard_clock(recorded.answered_at)
+            self._announce_hours(recorded.hours_crossed)
             return True
         except FailureError:  # a local activity's own failure or timeout, not wrapped in an ActivityError
             pass  # slow or down: beside the loop, where it holds back nothing
         try:
-            await workflow.execute_activity(
-                contract.ACTIVITY_RECORD_EVENTS, batch, start_to_close_timeout=timedelta(seconds=30), retry_policy=BESIDE_RETRY,
-                summary=f"record {len(batch.events)} timeline event(s)",
+            recorded = await workflow.execute_activity(
+                contract.ACTIVITY_RECORD_EVENTS, batch, result_type=Recorded, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=BESIDE_RETRY, summary=f"record {len(batch.events)} timeline event(s)",
             )
+            self._announce_hours(recorded.hours_crossed)
             return True
         except ActivityError as err:
             # The store is down: keep the events, in order, and try again later; the clocks go on.

@@ -247,6 +247,11 @@ class SupportHoursRules(_Strict):
     def _wall_clock_minimum(self) -> "SupportHoursRules":
         if self.minimum.business:
             raise ValueError("minimum: give a wall-clock duration such as '15m' (time spent, not business time)")
+        month, day = (int(x) for x in self.year_starts.split("-"))
+        try:
+            date(2024, month, day)  # a leap year: 02-29 is a day (in other years the year starts March 1st)
+        except ValueError:
+            raise ValueError(f"year_starts: {self.year_starts!r} is not a day of the year (MM-DD)") from None
         return self
 
 

@@ -54,6 +54,8 @@ def run_hours(args: argparse.Namespace, now: datetime | None = None) -> tuple[di
         raise HoursError(f"cannot use the ticket store at {printable(url)}: {str(exc).splitlines()[0]}") from None
     finally:
         store.close()
+    if not doc.pop("known"):
+        raise HoursError(f"no ticket of customer {args.customer!r} in the ticket store at {printable(url)} (customer ids are case-sensitive)")
     contracted = doc.pop("contracted_minutes")
     if contracted is None:  # nothing deducted yet: what the policy gives the plan of the customer's latest ticket
         contracted = support_hours.contracted_minutes(policy, doc["plan"])

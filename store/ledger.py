@@ -51,15 +51,16 @@ def record(conn: Connection, insert, ticket: TicketOpened, event: TicketEvent) -
 
 
 def balance(engine: Engine, customer: str, year: int) -> dict[str, Any]:
-    """`{customer, year, plan, contracted_minutes (None: not known), used_minutes, entries: [...]}`;
+    """`{customer, year, known (any ticket or entry), plan, contracted_minutes (None: not known), used_minutes, entries: [...]}`;
     the contracted minutes are the latest entry's (what the policy gave its plan then)."""
     with engine.connect() as conn:
         rows = conn.execute(select(support_hours_entries).where(
             support_hours_entries.c.customer == customer, support_hours_entries.c.contract_year == year,
         ).order_by(support_hours_entries.c.at, support_hours_entries.c.entry_id)).mappings().all()
-        plan = conn.execute(select(tickets.c.plan).where(tickets.c.customer == customer).order_by(tickets.c.opened_at.desc()).limit(1)).scalar()
+        latest = conn.execute(select(tickets.c.plan).where(tickets.c.customer == customer).order_by(tickets.c.opened_at.desc()).limit(1)).first()
+        plan = latest[0] if latest else None
     entries = [{"ticket_id": r["ticket_id"], "minutes": r["minutes"], "logged_minutes": r["logged_minutes"],
                 "at": _utc(r["at"]).isoformat()} for r in rows]
-    return {"customer": customer, "year": year, "plan": rows[-1]["plan"] if rows else plan,
+    return {"customer": customer, "year": year, "known": bool(rows or latest), "plan": rows[-1]["plan"] if rows else plan,
             "contracted_minutes": rows[-1]["contracted_minutes"] if rows else None,
             "used_minutes": sum(r["minutes"] for r in rows), "entries": entries}

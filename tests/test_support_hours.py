@@ -104,11 +104,22 @@ def test_the_ledger_in_the_store_tells_each_threshold_once(backend: str, tmp_pat
     assert "used            1h 35m (158%)" in text and "remaining      -0h 35m" in text
 
 
+def test_a_policy_refuses_a_year_start_that_is_no_day() -> None:
+    from sla.policy import PolicyError
+
+    text = DEFAULT_POLICY.read_text().replace('year_starts = "01-01"', 'year_starts = "02-30"')
+    with pytest.raises(PolicyError, match="year_starts: '02-30' is not a day of the year"):
+        parse_policy(text, "p.toml")
+
+
 def test_hours_refuses_bad_input(tmp_path: Path) -> None:
     with pytest.raises(HoursError, match="CUSTOMER: 'ACME Corp' is not a customer id"):
         run_hours(argparse.Namespace(customer="ACME Corp", year=None, policy=None, database_url=f"sqlite:///{tmp_path / 'x.db'}"))
     with pytest.raises(HoursError, match="does not exist"):
         run_hours(argparse.Namespace(customer="ACME", year=None, policy=None, database_url=f"sqlite:///{tmp_path / 'x.db'}"))
+    upgrade(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(HoursError, match="no ticket of customer 'NOSUCH'"):  # a typo is not a customer without hours
+        run_hours(argparse.Namespace(customer="NOSUCH", year=None, policy=None, database_url=f"sqlite:///{tmp_path / 'x.db'}"))
 
 
 def small_allowance(tmp_path: Path) -> Path:
@@ -165,7 +176,34 @@ async def test_tickets_deduct_when_solved_and_the_account_is_told_once(store, ts
     year = datetime.now(UTC).year  # the test server starts at the real time, in the policy's zone this year
     assert sorted(n.idempotency_key.rsplit("/", 2)[-1] for n in told) == ["100", "80"]
     assert {tuple(n.roles) for n in told} == {("account_manager",)}
-    assert "has used 80% of contract year" in next(n.summary for n in told if n.idempotency_key.endswith("/80"))
+    assert "passed 80% of contract year" in next(n.summary for n in told if n.idempotency_key.endswith("/80"))
+    assert "(92%)" in next(n.summary for n in told if n.idempotency_key.endswith("/80"))  # 55 of 60 minutes
     assert (second_state.logged_minutes, second_state.deducted_logged_minutes, second_state.support_hours_deductions) == (50, 50, 2)
     doc, _ = run_hours(argparse.Namespace(customer="ACME", year=year, policy=str(small_allowance(tmp_path)), database_url=store.url))
     assert [e["minutes"] for e in doc["entries"]] == [15, 40, 10] and doc["used_minutes"] == 65 and doc["contracted_minutes"] == 60
+
+
+async def test_a_solve_that_closes_at_once_and_wrap_up_time_are_charged(store, ts_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    async with build_worker(ts_env.client, task_queue="tq", store=store, policy_path=small_allowance(tmp_path)):
+        # Solved 4 days back (past the 3-day reopen window): the ticket closes at once, still charged.
+        now = await ts_env.get_current_time()
+        opened = TicketOpened(ticket_id="T-backdated", customer="ACME", title="t", severity=Severity.SEV4, plan="starter",
+                              opened_at=now - timedelta(days=5))
+        backdated = await ts_env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue="tq")
+        await state_after_snapshot(backdated)
+        await backdated.execute_update(TicketWorkflow.log_time, LogTime(minutes=20, by="alice", occurred_at=now - timedelta(days=4, hours=1)))
+        await backdated.execute_update(TicketWorkflow.resolve, Resolve(by="alice", occurred_at=now - timedelta(days=4)))
+        closed = await backdated.result()
+        # Solved now with 30 logged, then 5 more of wrap-up: 30 at the solve, 5 when it closes 3 days later.
+        _, wrapped = await open_ticket(ts_env, "tq", severity="sev4", plan="starter")
+        await state_after_snapshot(wrapped)
+        await wrapped.execute_update(TicketWorkflow.log_time, LogTime(minutes=30, by="bob"))
+        await wrapped.execute_update(TicketWorkflow.resolve, Resolve(by="bob"))
+        await wrapped.execute_update(TicketWorkflow.log_time, LogTime(minutes=5, by="bob"))
+        await ts_env.sleep(timedelta(days=3, minutes=1))
+        final = await wrapped.result()
+    assert closed.status is TicketStatus.CLOSED and closed.support_hours_deductions == 1
+    assert (final.support_hours_deductions, final.deducted_logged_minutes) == (2, 35)
+    rows = {tid: [r["detail"]["minutes"] for r in store.timeline(tid)[1] if r["kind"] == "support_hours_deducted"]
+            for tid in ("T-backdated", wrapped.id)}
+    assert rows == {"T-backdated": [20], wrapped.id: [30, 5]}

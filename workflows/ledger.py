@@ -21,13 +21,19 @@ from sla.planner import Obligation, ObligationKind
 class TicketLedger:
     """Mixed into TicketWorkflow."""
 
-    def _account_support_hours(self) -> None:
-        """Once per solve: what it deducts, as a timeline event dated at the solve."""
+    def _account_support_hours(self, closing: bool = False) -> None:
+        """Once per solve, what it deducts, as a timeline event dated at the solve; and when the
+        ticket closes, time logged since its last charge (wrap-up after solving)."""
         state = self._state
-        if self._snapshot is None or state.support_hours_solves >= state.solve_count:
+        if self._snapshot is None:
             return
-        state.support_hours_solves = state.solve_count
-        at = state.solved_at or workflow.now()
+        if state.support_hours_solves < state.solve_count:
+            state.support_hours_solves = state.solve_count
+            at = state.solved_at or workflow.now()
+        elif closing and state.support_hours_deductions and state.logged_minutes > state.deducted_logged_minutes:
+            at = state.closed_at or workflow.now()
+        else:
+            return
         entry = support_hours.deduction(self._policy, state, at)
         if entry is None:
             return
@@ -47,8 +53,9 @@ class TicketLedger:
         for alert in crossed:
             self._announcements.append(Obligation(
                 id=f"{tid}/support_hours/{alert.contract_year}/{alert.threshold}", kind=ObligationKind.WARNING, due=alert.at,
-                summary=(f"support hours: {alert.customer} has used {alert.threshold}% of contract year {alert.contract_year} "
-                         f"({alert.used_minutes / 60:.1f} h of {alert.contracted_minutes / 60:.1f} h)"),
+                summary=(f"support hours: {alert.customer} passed {alert.threshold}% of contract year {alert.contract_year}: "
+                         f"{alert.used_minutes / 60:.1f} h of {alert.contracted_minutes / 60:.1f} h used "
+                         f"({100 * alert.used_minutes / alert.contracted_minutes:.0f}%)"),
                 roles=list(self._policy.support_hours.notify),
             ))
         self._changed = True

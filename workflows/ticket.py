@@ -120,8 +120,15 @@ class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, Tic
             await self._wait(upcoming[0] if upcoming else None)
         self._publish([], workflow.now())
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # A solve that closed the ticket at once (backdated past the reopen window) and time
+        # logged after the last solve are charged now; nothing to charge: no event, as before.
+        self._account_support_hours(closing=True)
         await self._drain_deliveries(closing=True)
         await self._flush_before_leaving(closing=True)
+        if self._announcements:  # a support-hours threshold that last write crossed
+            self._announce()
+            await self._drain_deliveries(closing=True)
+            await self._flush_before_leaving(closing=True)
         return self._state
 
     def _history_is_long(self) -> bool:

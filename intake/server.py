@@ -16,7 +16,6 @@ from pathlib import Path
 
 import uvicorn
 
-from connection.client import CannotConnect, flags_of, load
 from intake.api_keys import ENV_FILE, KeyRing, KeysFileError
 from intake.app import create_app
 from intake.context import Intake
@@ -25,8 +24,7 @@ from intake.hooks.verify import verifier_for
 from intake.hooks_route import HookDoor
 from intake.rate_limit import RateLimit
 from starter.client import TicketClient
-from starter.dev import port_free
-from starter.policy_commands import CommandError, read_policy
+from intake.startup import common_problems
 from store.dev_state import default_database_url
 from store.idempotency import IdempotencyRecords
 from store.ticket_store import StoreConfigError, engine_url, printable, revisions, upgrade
@@ -53,7 +51,7 @@ def _upgrade_beside_worker(url: str) -> None:
 def build(args: argparse.Namespace, environ=os.environ) -> tuple[Intake | None, list[str]]:
     """(the Intake, []) or (None, one line per problem)."""
     problems: list[str] = []
-    keys = policy = records = None
+    keys = records = None
     hooks: dict[str, HookDoor] = {}
     if not args.keys_file:
         problems.append(f"--keys-file: required (or {ENV_FILE}): escalator api-key create NAME --scope read,write --keys-file FILE makes one")
@@ -75,15 +73,8 @@ def build(args: argparse.Namespace, environ=os.environ) -> tuple[Intake | None, 
                 problems.extend(f"--hooks-dir: {line}" for line in exc.problems)
             except ValueError as exc:  # a malformed secret
                 problems.append(f"--hooks-dir: {name}: {exc}")
-    try:
-        policy, _, _ = read_policy(args.policy)
-    except CommandError as exc:
-        problems.append(f"--policy: {exc}")
-    try:
-        settings = load(*flags_of(args))
-    except CannotConnect as exc:
-        problems.extend(str(exc).splitlines())
-        settings = None
+    policy, settings, more = common_problems(args)
+    problems += more
     url = args.database_url or default_database_url()
     try:
         full = engine_url(url)
@@ -98,9 +89,6 @@ def build(args: argparse.Namespace, environ=os.environ) -> tuple[Intake | None, 
         problems.append(f"--database-url: {exc}")
     except Exception as exc:  # the database is down or refuses us
         problems.append(f"--database-url: cannot open the ticket store at {printable(url)}: {str(exc).splitlines()[0][:200]}")
-    if not port_free(args.bind, args.port):
-        problems.append(f"--port: cannot listen on {args.bind}:{args.port}: in use (another `escalator api` or `make dev`?), "
-                        f"or --bind is not an address of this machine")
     for name, value, low in (("--rate-limit", args.rate_limit, 0), ("--max-body-bytes", args.max_body_bytes, 1024), ("--wait", args.wait, 0.5)):
         if value < low:
             problems.append(f"{name}: {value:g} is below {low}")

@@ -33,6 +33,7 @@ from starter.api_commands import add_api_commands, run_api_command
 from starter.codec_commands import add_codec_commands, run_codec_command
 from starter.hooks_commands import add_hooks_commands, run_hooks_command
 from starter.hours_command import HoursError, add_hours_arguments, run_hours
+from starter.mail_commands import add_mail_commands, run_mail_command
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -316,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_temporal_commands(sub, _Parser)
     add_api_commands(sub, _Parser)
     add_hooks_commands(sub, _Parser)
+    add_mail_commands(sub, _Parser)
     # A process of its own beside the workers (it notifies, as they do): `escalator watchdog ARGS`
     # becomes `python -m worker.watchdog ARGS`, whose --help lists its options.
     p = sub.add_parser("watchdog", add_help=False, help="alert when open tickets sit overdue (no worker acting on them); --help for options")
@@ -323,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", add_help=False, help="check a deployment end to end, one line per check (sends nothing); --help for options")
     p.add_argument("doctor_args", nargs=argparse.REMAINDER)
     nested = {("policy", "check"): EXAMPLES["policy"], ("db", "upgrade"): EXAMPLES["db"], ("codec-key", "new"): EXAMPLES["codec-key"],
-              ("temporal", "setup"): EXAMPLES["temporal"], ("api-key", "create"): EXAMPLES["api-key"], ("hooks", "check"): EXAMPLES["hooks"]}
+              ("temporal", "setup"): EXAMPLES["temporal"], ("api-key", "create"): EXAMPLES["api-key"], ("hooks", "check"): EXAMPLES["hooks"],
+              ("mail-user", "add"): EXAMPLES["mail-user"]}
     helped = [(sub.choices[name], example) for name, example in EXAMPLES.items()]
     helped += [(next(a for a in sub.choices[group]._actions if isinstance(a, argparse._SubParsersAction)).choices[name], example)
                for (group, name), example in nested.items()]
@@ -346,6 +349,8 @@ EXAMPLES = {
     "rca": "escalator rca T-5f0c1d2e3a --link https://wiki.example.com/rca/42 --by grace",
     "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
     "hours": "escalator hours ACME --year 2026",
+    "mail-intake": "escalator mail-intake --port 2525 --allow-from 10.0.0.5/32 --rules /etc/escalator/mail-rules.toml",
+    "mail-user": "escalator mail-user add gateway --users-file /etc/escalator/mail-users.json",
     "action": 'escalator action T-5f0c1d2e3a --title "Alert on card declines" --owner bob --due 2026-12-04 --by grace',
     "done": "escalator done T-5f0c1d2e3a action-1 --by bob",
     "waive": 'escalator waive T-5f0c1d2e3a rca --reason "vendor outage: the vendor writes the RCA" --by grace',
@@ -663,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_api_command(args)
     if args.command == "hooks":
         return run_hooks_command(args)
+    if args.command in ("mail-intake", "mail-user"):
+        return run_mail_command(args)
     if args.command == "policy":
         ok, doc, text = run_policy_check(args)
         if args.json:

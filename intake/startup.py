@@ -1,0 +1,29 @@
+"""What every intake server checks before it listens: the policy, the connection settings, its port."""
+
+from __future__ import annotations
+
+import argparse
+
+from connection.client import CannotConnect, Settings, flags_of, load
+from sla.policy import Policy
+from starter.dev import port_free
+from starter.policy_commands import CommandError, read_policy
+
+
+def common_problems(args: argparse.Namespace) -> tuple[Policy | None, Settings | None, list[str]]:
+    """(policy, connection settings, one line per problem) from `--policy`, the connection flags,
+    `--bind` and `--port`."""
+    problems: list[str] = []
+    policy = settings = None
+    try:
+        policy, _, _ = read_policy(args.policy)
+    except CommandError as exc:
+        problems.append(f"--policy: {exc}")
+    try:
+        settings = load(*flags_of(args))
+    except CannotConnect as exc:
+        problems.extend(str(exc).splitlines())
+    if not port_free(args.bind, args.port):
+        problems.append(f"--port: cannot listen on {args.bind}:{args.port}: in use (another server?), "
+                        f"or --bind is not an address of this machine")
+    return policy, settings, problems

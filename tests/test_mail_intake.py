@@ -101,7 +101,10 @@ async def test_mail_opens_tickets_replies_apply_once_and_forged_senders_page_nob
         assert code == 250 and f"already opened {ticket_id}" in text
 
         # A forged sender: no DKIM/SPF pass (or a pass that is not the gateway's, or forged below it) opens Sev-2 at most.
-        for auth in (None, "mx.gateway.test; dkim=fail; spf=softfail", "evil.example; dkim=pass",):
+        for auth in (None, "mx.gateway.test; dkim=fail; spf=softfail", "evil.example; dkim=pass header.d=acme.example",
+                     "mx.gateway.test; spf=fail smtp.mailfrom=spf=pass@evil.example",  # the words, not a result
+                     "mx.gateway.test; dkim=fail (not dkim=pass) header.d=acme.example",
+                     "mx.gateway.test; dkim=pass header.d=evil.example"):  # a real pass, for the sender's own domain
             forged = message("ceo@acme.example", f"Everything is down {unique}", auth=auth)
             code, _ = await send(port, forged, sender="ceo@acme.example")
             assert code == 250
@@ -109,7 +112,7 @@ async def test_mail_opens_tickets_replies_apply_once_and_forged_senders_page_nob
                             .query(TicketWorkflow.state)).state
             assert forged_state.severity.value == "sev2", auth
         # A domain not on the high-severity list, even authenticated: Sev-2.
-        globex = message("bob@globex.example", f"Outage {unique}", auth="mx.gateway.test; dkim=pass")
+        globex = message("bob@globex.example", f"Outage {unique}", auth="mx.gateway.test; dkim=pass header.d=globex.example")
         assert (await send(port, globex, sender="bob@globex.example"))[0] == 250
 
         # A reply (In-Reply-To) is a customer message at its Date, once.
@@ -121,6 +124,10 @@ async def test_mail_opens_tickets_replies_apply_once_and_forged_senders_page_nob
         # A reply naming the ticket in its subject works too.
         tagged = message("alice@acme.example", f"[{ticket_id}] more details", "Logs attached")
         assert f"added to {ticket_id}" in (await send(port, tagged))[1]
+        # Another customer cannot write to ACME's ticket, even naming it.
+        intruder = message("bob@globex.example", f"[{ticket_id}] hello", "I am not ACME")
+        code, text = await send(port, intruder, sender="bob@globex.example")
+        assert code == 550 and "not a domain of ticket" in text, text
         state = (await handle.query(TicketWorkflow.state)).state
         assert state.customer_messages == 2
 
@@ -180,6 +187,9 @@ async def test_a_reply_to_a_closed_ticket_opens_a_follow_up(store, dev_env: Work
         follow_up = ticket_of(reply["Message-ID"].strip("<>"))
         state = (await dev_env.client.get_workflow_handle_for(TicketWorkflow.run, follow_up).query(TicketWorkflow.state)).state
         assert state.ticket.follows == closed_id and state.ticket.title == f"Question {unique}"
+        # The first message again, its ticket closed: it was handled already; nothing bounces.
+        code, text = await send(port, first)
+        assert code == 250 and f"already handled: {closed_id}" in text, text
 
 
 def test_rules_refuse_bad_files(tmp_path: Path) -> None:
@@ -193,6 +203,10 @@ def test_rules_refuse_bad_files(tmp_path: Path) -> None:
     assert "rules.toml: domains" in text and "unknown_senders" in text
     assert MailRules.model_validate({"domains": {"acme.example": "ACME"}}).customer_of("eu.acme.example") == "ACME"
     assert MailRules().severity_of("Checkout broken") == "sev3"
+    keywords = MailRules.model_validate({"severity_keywords": {"sev1": ["störung", "not working"]}, "high_severity": {"domains": ["ACME.example"]}})
+    assert keywords.severity_of("Störung im Kassensystem") == "sev1" and keywords.severity_of("Login NOT working!") == "sev1"
+    assert keywords.severity_of("working fine, not slow") == "sev3"
+    assert keywords.high_severity.allows("eu.acme.example") and not keywords.high_severity.allows("acme.example.evil")
 
 
 
@@ -219,3 +233,5 @@ def test_mail_commands_refuse_bad_settings_and_show_a_password_once(tmp_path: Pa
     assert made.returncode == 0 and made.stdout.strip() and made.stdout.strip() not in users.read_text()
     assert list(json.loads(users.read_text())["users"][0]) == ["name", "scrypt"]
     assert escalator("mail-user", "add", "gateway", "--users-file", str(users)).returncode == 2  # taken
+    no_tls = escalator("mail-intake", "--port", str(free_port()), "--users-file", str(users))
+    assert no_tls.returncode == 2 and "SMTP AUTH needs --plain-auth" in no_tls.stderr

@@ -3,7 +3,7 @@
 - MAIL FROM from a peer that is neither an allowed gateway nor authenticated: 550 5.7.1.
 - DATA that cannot be read (`message.Unreadable`): 554 5.6.0; over the size limit: aiosmtpd's 552.
 - A reply (a ticket id in the subject as `[T-1]`, or In-Reply-To/References naming a message that
-  opened a ticket) is a customer message on it, at the message's Date (clamped to now when ahead,
+  opened a ticket) from a domain of the ticket's customer is a customer message on it, at the message's Date (clamped to now when ahead,
   and to when the ticket handles it when the ticket refuses that instant). A reply to a closed
   ticket opens a follow-up ticket.
 - Anything else opens a ticket: customer from the sender's domain (rules), severity from the
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import structlog
 
 from intake.mail.gate import Gate
-from intake.mail.message import Mail, Unreadable, read, ticket_of
+from intake.mail.message import TICKET_TAG, Mail, Unreadable, read, ticket_of
 from intake.mail.rules import MailRules
 from sla import intake as start_rules
 from sla.event_time import MAX_AHEAD
@@ -30,7 +30,8 @@ from sla.policy import Policy
 from sla.severity import Severity
 from sla.ticket import TicketOpened
 from workflows import contract
-from starter.client import Refused, TicketClient, TicketClosed, TicketError, UnknownTicket, Unavailable
+from workflows import search_attributes as sa
+from starter.client import OpenConflict, Refused, TicketClient, TicketClosed, TicketError, UnknownTicket, Unavailable
 
 log = structlog.get_logger("escalator.mail")
 
@@ -85,7 +86,12 @@ class MailHandler:
         return await self._open(mail, via)
 
     async def _reply(self, mail: Mail, ticket_id: str, via: str) -> str:
-        await self.client.execution(ticket_id)  # UnknownTicket: not ours
+        described = await self.client.describe(ticket_id)  # UnknownTicket: not ours
+        if described.status is not None and described.status.name != "RUNNING":
+            raise TicketClosed(f"ticket {ticket_id} is closed")
+        owner = described.typed_search_attributes.get(sa.CUSTOMER)
+        if self.rules.customer_of(mail.domain) != owner:  # only the ticket's customer may write to it
+            raise Rejected(f"{mail.domain} is not a domain of ticket {ticket_id}'s customer")
         at = _clamped(mail.date)
         message = CustomerMessage(message_id=mail.message_id[:200], event_id=mail.key, occurred_at=at, via=via)
         try:
@@ -102,7 +108,7 @@ class MailHandler:
         if customer is None:
             raise Rejected(f"{mail.domain} is not a customer's domain (mail rules: [domains])")
         severity = self.rules.severity_of(mail.subject)
-        trusted = mail.domain in self.rules.high_severity.domains and mail.authenticated
+        trusted = self.rules.high_severity.allows(mail.domain) and mail.authenticated
         if severity is Severity.SEV1 and not trusted:  # above Sev-2 only from an authenticated, allow-listed domain
             severity = Severity.SEV2
         title = _title(mail.subject)
@@ -114,7 +120,10 @@ class MailHandler:
             start_rules.check_opened(self.policy, ticket, now)
         except ValueError:  # a Date too far back (or ahead): opened when it arrived
             ticket = ticket.model_copy(update={"opened_at": now})
-        opened = await self.client.open(ticket)
+        try:
+            opened = await self.client.open(ticket)
+        except (TicketClosed, OpenConflict):  # this Message-ID opened a ticket already (since closed, or edited): nothing to do
+            return f"already handled: {ticket.ticket_id}"
         return f"{'opened' if opened.created else 'already opened'} {opened.ticket_id}" + (f" (follows {follows})" if follows else "")
 
 
@@ -126,5 +135,6 @@ def _clamped(date: datetime | None) -> datetime | None:
 
 
 def _title(subject: str) -> str:
-    bare = re.sub(r"^\s*((re|fwd?|aw|wg)\s*:\s*)+", "", subject, flags=re.IGNORECASE).strip()
+    untagged = TICKET_TAG.sub("", subject)  # a follow-up's title is the conversation's, not its reference
+    bare = re.sub(r"^\s*((re|fwd?|aw|wg)\s*:\s*)+", "", untagged, flags=re.IGNORECASE).strip()
     return (bare or "(no subject)")[:300]

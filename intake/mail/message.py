@@ -81,7 +81,7 @@ def read(raw: bytes, authserv_id: str | None = None) -> Mail:
     text, attachments = _contents(msg)
     return Mail(message_id=message_id, sender=sender, domain=sender.rsplit("@", 1)[1], subject=str(msg.get("Subject", "")).strip(),
                 date=date if date and date.tzinfo else None, references=references, text=text, attachments=attachments,
-                authenticated=_authenticated(msg, authserv_id))
+                authenticated=_authenticated(msg, authserv_id, sender.rsplit("@", 1)[1]))
 
 
 def _contents(msg: EmailMessage) -> tuple[str, list[tuple[str, int]]]:
@@ -103,12 +103,28 @@ def _contents(msg: EmailMessage) -> tuple[str, list[tuple[str, int]]]:
     return "\n".join(texts), attachments
 
 
-def _authenticated(msg: EmailMessage, authserv_id: str | None) -> bool:
+def _authenticated(msg: EmailMessage, authserv_id: str | None, from_domain: str) -> bool:
+    """Whether the topmost Authentication-Results (RFC 8601) holds a `dkim=pass` or `spf=pass`
+    result for the From domain (or a parent of it: DMARC's relaxed alignment). Each result is
+    read as `method=result` with its properties (`header.d`, `smtp.mailfrom`), comments removed:
+    a pass for another domain, or the words "dkim=pass" inside a property or comment, count not."""
     headers = msg.get_all("Authentication-Results") or []
     if not headers:
         return False
-    top = str(headers[0])
-    server = top.split(";", 1)[0].strip().split()[0] if top.strip() else ""
+    parts = [part.strip() for part in re.sub(r"\([^()]*\)", " ", str(headers[0])).split(";")]
+    server = parts[0].split()[0] if parts[0].split() else ""
     if authserv_id is not None and server.lower() != authserv_id.lower():
         return False
-    return bool(re.search(r"\b(dkim|spf)\s*=\s*pass\b", top, re.IGNORECASE))
+    for result in parts[1:]:
+        tokens = result.split()
+        if not tokens:
+            continue
+        method, _, outcome = tokens[0].lower().partition("=")
+        if method not in ("dkim", "spf") or outcome != "pass":
+            continue
+        props = dict(token.split("=", 1) for token in tokens[1:] if "=" in token)
+        domain = props.get("header.d", "") if method == "dkim" else props.get("smtp.mailfrom", "").rsplit("@", 1)[-1]
+        domain = domain.strip().strip('"').lower()
+        if domain and (from_domain == domain or from_domain.endswith("." + domain)):
+            return True
+    return False

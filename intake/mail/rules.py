@@ -42,6 +42,18 @@ class HighSeverity(BaseModel):
     model_config = ConfigDict(extra="forbid")
     domains: list[str] = Field(default_factory=list)
 
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        for domain in value:
+            if not DOMAIN.fullmatch(domain.lower()):
+                raise ValueError(f"{domain!r} is not a mail domain")
+        return [d.lower() for d in value]
+
+    def allows(self, domain: str) -> bool:
+        """The domain or a parent of it is listed (as [domains] matches subdomains)."""
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
 
 class MailRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -82,11 +94,16 @@ class MailRules(BaseModel):
         return None if self.unknown_senders == "refuse" else self.unknown_senders
 
     def severity_of(self, subject: str) -> Severity:
-        words = set(re.findall(r"[a-z0-9]+", subject.lower()))
+        """The highest severity one of whose keywords (words or phrases, any script) is in the subject."""
+        text = f" {_words(subject)} "
         for severity in sorted(self.severity_keywords, key=lambda s: s.value):
-            if words & {k.lower() for k in self.severity_keywords[severity]}:
+            if any(f" {_words(k)} " in text for k in self.severity_keywords[severity] if _words(k)):
                 return severity
         return self.default_severity
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def load_rules(path: Path | None) -> MailRules:

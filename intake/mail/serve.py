@@ -44,6 +44,9 @@ def run_mail_intake(args: argparse.Namespace) -> int:
         gate = Gate(args.allow_from or [], users)
     except ValueError as exc:
         problems.append(str(exc))
+    if args.users_file and not args.plain_auth:
+        problems.append("--users-file: SMTP AUTH needs --plain-auth: this server has no TLS of its own (run it on loopback or a "
+                        "private link to the gateway), and aiosmtpd offers AUTH only over TLS otherwise")
     if not (args.allow_from or args.users_file):
         problems.append("--allow-from or --users-file: say who may send (a gateway's address, or SMTP AUTH users); nobody could otherwise")
     policy, settings, more = common_problems(args)

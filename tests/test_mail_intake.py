@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from structlog.testing import capture_logs
 from temporalio.testing import WorkflowEnvironment
 
 from intake.mail.gate import Gate, add_user, read_users
@@ -158,14 +159,19 @@ async def test_oversize_refused_peer_and_auth(store, dev_env: WorkflowEnvironmen
     password = add_user(users_file, "gateway")
     async with build_worker(dev_env.client, store=store):
         async with smtp_server(dev_env.client, mail_rules, max_size=2048) as port:
-            code, text = await send(port, message("alice@acme.example", "Big", "x" * 5000))
+            with capture_logs() as logged:
+                code, text = await send(port, message("alice@acme.example", "Big", "x" * 5000))
             assert code == 552
+            assert any(e["event"] == "mail refused: over the size limit" for e in logged), logged  # every refusal leaves a line
         # Only 10.0.0.0/8 may send without AUTH: this loopback peer is refused at MAIL FROM.
         async with smtp_server(dev_env.client, mail_rules, allow_from=("10.0.0.0/8",), users=read_users(users_file)) as port:
             code, text = await send(port, message("alice@acme.example", f"Hi {unique}"))
             assert code == 550 and "Not accepted from this address" in text
-            code, _ = await send(port, message("alice@acme.example", f"Hi {unique}"), login=("gateway", "wrong"))
+            with capture_logs() as logged:
+                code, _ = await send(port, message("alice@acme.example", f"Hi {unique}"), login=("gateway", "wrong"))
             assert code == 535
+            assert any(e["event"] == "mail refused: SMTP AUTH failed" and e["user"] == "gateway" for e in logged), logged
+            assert not any("wrong" in str(e) for e in logged)  # never the password
             msg = message("alice@acme.example", f"Hello via auth {unique}")
             code, text = await send(port, msg, login=("gateway", password))
             assert code == 250 and "opened" in text, text

@@ -16,11 +16,13 @@ import os
 import secrets
 from pathlib import Path
 
+import structlog
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from intake.api_keys import NAME
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+log = structlog.get_logger("escalator.mail")
 
 
 class UsersFileError(ValueError):
@@ -91,7 +93,10 @@ class Gate:
         hashed = self.users.get(name)
         if hashed is None:
             _hash(auth_data.password.decode(errors="replace"), b"\0" * 16)  # the same time for an unknown user
-            return AuthResult(success=False, handled=False)
-        salt, _, digest = hashed.partition("$")
-        ok = hmac.compare_digest(_hash(auth_data.password.decode(errors="replace"), bytes.fromhex(salt)), bytes.fromhex(digest))
+            ok = False
+        else:
+            salt, _, digest = hashed.partition("$")
+            ok = hmac.compare_digest(_hash(auth_data.password.decode(errors="replace"), bytes.fromhex(salt)), bytes.fromhex(digest))
+        if not ok:  # the password is never logged; the name is, as sent
+            log.warning("mail refused: SMTP AUTH failed", user=name[:64], peer=str(session.peer[0]) if session.peer else "?")
         return AuthResult(success=ok, handled=False, auth_data=name if ok else None)

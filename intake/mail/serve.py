@@ -12,7 +12,7 @@ from pathlib import Path
 from aiosmtpd.smtp import SMTP
 
 from intake.mail.gate import Gate, UsersFileError, read_users
-from intake.mail.handler import MailHandler
+from intake.mail.handler import MailHandler, log
 from intake.mail.rules import MailRulesError, load_rules
 from starter.client import TicketClient, TicketError
 from intake.startup import common_problems
@@ -21,9 +21,21 @@ MAX_SIZE = 10 * 1024 * 1024
 """Bytes a message may have by default (`--max-size`); larger ones get 552 from aiosmtpd."""
 
 
+class IntakeSMTP(SMTP):
+    """aiosmtpd's server, with a log line for the refusals it makes itself (oversize): every
+    refusal of mail is logged, whoever makes it."""
+
+    async def push(self, status):
+        text = status.decode(errors="replace") if isinstance(status, bytes) else status
+        if text.startswith("552"):
+            log.warning("mail refused: over the size limit", peer=str(self.session.peer[0]) if self.session and self.session.peer else "?",
+                        answer=text)
+        await super().push(status)
+
+
 def smtp_factory(handler: MailHandler, gate: Gate, max_size: int, plain_auth: bool):
     """What asyncio's create_server calls per connection: aiosmtpd's SMTP with our handler."""
-    return partial(SMTP, handler, data_size_limit=max_size, authenticator=gate.authenticate if gate.users else None,
+    return partial(IntakeSMTP, handler, data_size_limit=max_size, authenticator=gate.authenticate if gate.users else None,
                    auth_require_tls=not plain_auth, hostname="escalator-mail-intake", ident="escalator mail intake")
 
 

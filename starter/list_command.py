@@ -89,9 +89,10 @@ async def run_list(client: TicketClient, text: str, limit: int, zone) -> tuple[l
     more = len(rows) > SCAN_LIMIT
     rows = sorted(rows[:SCAN_LIMIT], key=lambda r: (r["next_due"] is None, r["next_due"] or now))
     shown = rows[:limit]
-    lines = [f"{'TICKET':<16} {'SEV':<5} {'STATUS':<22} {'SLA':<9} {'NEXT DUE':<26} {'OWNER':<14} CUSTOMER"]
+    width = max([16] + [len(r["ticket_id"]) for r in shown])  # mail's M- ids and helpdesk keys run longer than T- ids
+    lines = [f"{'TICKET':<{width}} {'SEV':<5} {'STATUS':<22} {'SLA':<9} {'NEXT DUE':<26} {'OWNER':<14} CUSTOMER"]
     for r in shown:
-        lines.append(f"{r['ticket_id']:<16} {r['severity'] or '-':<5} {r['status']:<22} {r['sla_state'] or '-':<9} "
+        lines.append(f"{r['ticket_id']:<{width}} {r['severity'] or '-':<5} {r['status']:<22} {r['sla_state'] or '-':<9} "
                      f"{local(r['next_due'], zone) if r['next_due'] else '-':<26} {r['owner'] or '-':<14} {r['customer'] or '-'}")
     if not shown:
         lines = ["no ticket matches"]

@@ -34,6 +34,7 @@ from starter.codec_commands import add_codec_commands, run_codec_command
 from starter.hooks_commands import add_hooks_commands, run_hooks_command
 from starter.hours_command import HoursError, add_hours_arguments, run_hours
 from starter.mail_commands import add_mail_commands, run_mail_command
+from starter.replay_command import add_replay_arguments, main_replay
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("timeline", parents=[common, store_options, tz_options], help="a ticket's timeline from the ticket store")
     p.add_argument("ticket_id", metavar="TICKET")
 
+    p = sub.add_parser("replay", parents=[common], help="replay ticket histories against this code before a deploy (exit 1 on any nondeterminism)")
+    add_replay_arguments(p)
+
     p = sub.add_parser("hours", parents=[common, store_options], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
     add_hours_arguments(p)
 
@@ -349,6 +353,7 @@ EXAMPLES = {
     "rca": "escalator rca T-5f0c1d2e3a --link https://wiki.example.com/rca/42 --by grace",
     "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
     "hours": "escalator hours ACME --year 2026",
+    "replay": "escalator replay --query \"TicketStatus = 'open'\" --limit 500   |   escalator replay --dir tests/histories",
     "mail-intake": "escalator mail-intake --port 2525 --allow-from 10.0.0.5/32 --rules /etc/escalator/mail-rules.toml",
     "mail-user": "escalator mail-user add gateway --users-file /etc/escalator/mail-users.json",
     "action": 'escalator action T-5f0c1d2e3a --title "Alert on card declines" --owner bob --due 2026-12-04 --by grace',
@@ -682,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
             if out_lines:
                 print("\n".join(out_lines))
         return 0 if ok else 1
+    if args.command == "replay":
+        return main_replay(args)
     if args.command == "hours":
         try:
             doc, text = run_hours(args)

@@ -53,7 +53,7 @@ def test_escalator_replay_gates_a_deploy(tmp_path: Path) -> None:
     (tmp_path / "changed.json").write_text(json.dumps(doc))
     bad = replay(tmp_path)
     assert bad.returncode == 1
-    assert bad.stdout.splitlines()[0].startswith(f"changed.json  FAIL: [TMPRL1100] Nondeterminism error") and f"id: {timer['eventId']}" in bad.stdout
+    assert bad.stdout.splitlines()[0].startswith("changed.json  FAIL: [TMPRL1100] Nondeterminism error") and f"id: {timer['eventId']}" in bad.stdout
     assert bad.stdout.strip().endswith("1 FAILED")
 
 

@@ -105,14 +105,19 @@ def create_key(path: Path, name: str, scopes: list[str], now: datetime | None = 
     doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"keys": []}
     key = PREFIX + secrets.token_urlsafe(32)
     doc["keys"].append({"name": name, "sha256": digest(key), "scopes": scopes, "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds")})
+    write_private(path, doc)
+    return key
+
+
+def write_private(path: Path, doc: dict) -> None:
+    """Write a secrets file as JSON, mode 0600, all or nothing (a crash never leaves half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(doc, out, indent=2)
         out.write("\n")
-    os.replace(partial, path)  # all or nothing: a crash never leaves half a file
-    return key
+    os.replace(partial, path)
 
 
 class KeyRing:

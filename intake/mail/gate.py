@@ -12,14 +12,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import os
 import secrets
 from pathlib import Path
 
 import structlog
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from intake.api_keys import NAME
+from intake.api_keys import NAME, write_private
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 log = structlog.get_logger("escalator.mail")
@@ -60,11 +59,7 @@ def add_user(path: Path, name: str) -> str:
     password = secrets.token_urlsafe(24)
     salt = secrets.token_bytes(16)
     users[name] = f"{salt.hex()}${_hash(password, salt).hex()}"
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump({"users": [{"name": n, "scrypt": h} for n, h in users.items()]}, out, indent=2)
-    os.replace(partial, path)
+    write_private(path, {"users": [{"name": n, "scrypt": h} for n, h in users.items()]})
     return password
 
 

@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", parents=[common], help="replay ticket histories against this code before a deploy (exit 1 on any nondeterminism)")
     add_replay_arguments(p)
 
-    p = sub.add_parser("hours", parents=[common, store_options], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
+    p = sub.add_parser("hours", parents=[with_json], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
     add_hours_arguments(p)
 
     p = sub.add_parser("db", help="ticket store commands")
@@ -500,6 +500,8 @@ def render_state(state: TicketState) -> str:
         parts.append(f"CSAT {state.csat}")
     if state.tier:
         parts.append(f"tier {state.tier}")
+    if state.logged_minutes:
+        parts.append(f"{state.logged_minutes} min logged")
     owed = [i.id for i in state.post_incident if i.open]
     if owed:
         parts.append(f"post-incident open: {', '.join(owed)}")

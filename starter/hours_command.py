@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sla import support_hours
 from sla.ticket import ID_PATTERN
-from starter.policy_commands import CommandError, read_policy
+from starter.policy_commands import CommandError, display_zone, local, read_policy
 from store.ledger import balance
 from store.ticket_store import StoreConfigError, TicketStore, engine_url, printable, revisions, sqlite_file_missing
 
@@ -64,14 +64,15 @@ def run_hours(args: argparse.Namespace, now: datetime | None = None) -> tuple[di
            "contracted_minutes": contracted, "used_minutes": doc["used_minutes"],
            "remaining_minutes": contracted - doc["used_minutes"], "entries": doc["entries"]}
     share = f" ({100 * doc['used_minutes'] / contracted:.0f}%)" if contracted else ""
-    lines = [f"{args.customer}  contract year {year} ({first} to {last}), plan {doc['plan'] or 'none'}",
+    lines = [f"{args.customer}  contract year {year} ({first} to {last}, {policy.calendar(None).zone.key}), plan {doc['plan'] or 'none'}",
              f"  contracted  {_hm(contracted):>10}",
              f"  used        {_hm(doc['used_minutes']):>10}{share}",
              f"  remaining   {_hm(doc['remaining_minutes']):>10}"]
     if doc["entries"]:
+        zone = display_zone(None, args.policy, policy)  # the policy's calendar zone, as `timeline` prints
         lines.append("  entries:")
-        lines += [f"    {e['at'][:16].replace('T', ' ')} UTC  {e['ticket_id']:<20} {_hm(e['minutes']):>8} (logged {_hm(e['logged_minutes'])})"
-                  for e in doc["entries"]]
+        lines += [f"    {local(datetime.fromisoformat(e['at']), zone, seconds=False)}  {e['ticket_id']:<20} {_hm(e['minutes']):>8} "
+                  f"(logged {_hm(e['logged_minutes'])})" for e in doc["entries"]]
     else:
         lines.append("  no conversation deducted in this year")
     return doc, "\n".join(lines)

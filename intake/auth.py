@@ -36,7 +36,6 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         if not key.allows(scope):
             raise Problem(403, "forbidden", f"key {key.name!r} lacks the {scope!r} scope (it has {', '.join(sorted(key.scopes))})")
         limited(intake.rate_limit, f"api:{key.name}", f"key {key.name!r}")
-        request.state.principal = f"api:{key.name}"
         return key
 
     return acting_key

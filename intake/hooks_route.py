@@ -26,7 +26,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from intake.apply import derived_ticket_id, event_id_of, event_to_send, open_ticket, remembered, send_event, ticket_to_open
+from intake.apply import event_id_of, event_to_send, open_ticket, remembered, send_event, ticket_to_open
 from intake.auth import limited
 from intake.body import parse_json, read_body
 from intake.context import Intake
@@ -120,7 +120,7 @@ def _planned(intake: Intake, mapped, event_id: str, via: str, now: datetime) -> 
             body = OpenTicket.model_validate({**mapped.fields, "ticket_id": mapped.ticket_id})
         except ValidationError as exc:
             raise invalid(exc, prefix=f"rules[{mapped.rule}].fields.") from None
-        return mapped.ticket_id, "open", event_id, ticket_to_open(intake, body, mapped.ticket_id or derived_ticket_id(via, event_id), via, now)
+        return mapped.ticket_id, "open", event_id, ticket_to_open(intake, body, mapped.ticket_id, via, now)
     try:
         body = EVENT_BODIES[mapped.type].model_validate({**mapped.fields, "type": mapped.type})
     except ValidationError as exc:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 
 from connection.client import CannotConnect, Settings, flags_of, load
 from sla.policy import Policy
-from starter.dev import port_free
+from starter.dev import bind_error
 from starter.policy_commands import CommandError, read_policy
 
 
@@ -23,7 +24,8 @@ def common_problems(args: argparse.Namespace) -> tuple[Policy | None, Settings |
         settings = load(*flags_of(args))
     except CannotConnect as exc:
         problems.extend(str(exc).splitlines())
-    if not port_free(args.bind, args.port):
-        problems.append(f"--port: cannot listen on {args.bind}:{args.port}: in use (another server?), "
-                        f"or --bind is not an address of this machine")
+    error = bind_error(args.bind, args.port)
+    if error is not None:  # the OS's reason: a port in use, or a --bind that is not this machine's
+        why = "in use (another server?)" if error.errno == errno.EADDRINUSE else f"{error.strerror or error} (is --bind an address of this machine?)"
+        problems.append(f"--port: cannot listen on {args.bind}:{args.port}: {why}")
     return policy, settings, problems

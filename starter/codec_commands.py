@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import sys
 
 from connection.keys import CodecKeyError, load_keys, new_key
-from starter.dev import tcp_port
+from starter.dev import bind_error, tcp_port
 
 DEFAULT_CODEC_PORT = 8234
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")  # what a browser sends in Origin: no path
@@ -68,13 +67,10 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"escalator: error: --cors-origin: {origin!r} is not an origin like https://temporal.example.com or "
                   "http://localhost:8233 (scheme, host, optional port; no path, no trailing slash)", file=sys.stderr)
             return 2
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((args.bind, args.port))
-        except OSError as exc:
-            print(f"escalator: error: cannot listen on {args.bind}:{args.port}: {exc.strerror} (choose another with --port)", file=sys.stderr)
-            return 1
+    error = bind_error(args.bind, args.port)
+    if error is not None:
+        print(f"escalator: error: cannot listen on {args.bind}:{args.port}: {error.strerror} (choose another with --port)", file=sys.stderr)
+        return 1
     configure_logging("INFO")
     print(f"escalator: codec server on http://{args.bind}:{args.port} ({keys.describe()}; browsers from {', '.join(origins)}"
           f"{'; bearer token required' if token else ''})", file=sys.stderr, flush=True)

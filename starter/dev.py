@@ -82,15 +82,15 @@ def temporal_binary() -> str:
     return found
 
 
-def port_free(ip: str, port: int) -> bool:
-    """Whether a listener could bind `ip:port` now (TIME_WAIT does not count as taken)."""
+def bind_error(ip: str, port: int) -> OSError | None:
+    """Why a listener could not bind `ip:port` now (the OS's error), or None (TIME_WAIT does not count as taken)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((ip, port))
-        except OSError:
-            return False
-    return True
+        except OSError as exc:
+            return exc
+    return None
 
 
 async def _prepare(address: str, retention_days: int, deadline: float, server: subprocess.Popen) -> None:
@@ -182,7 +182,7 @@ def run_dev(args: argparse.Namespace) -> int:
         return 2
     ports = [("--port", args.port), ("--ui-port", args.ui_port), ("--metrics-port", args.metrics_port), ("--api-port", args.api_port)] + ([("--codec-port", args.codec_port)] if keys else [])
     for name, port in ports:
-        if not port_free(args.ip, port):
+        if bind_error(args.ip, port) is not None:
             print(f"escalator: error: port {port} on {args.ip} is in use (another `make dev`?); choose another with {name}", file=sys.stderr)
             return 1
     data_dir: Path = args.data_dir

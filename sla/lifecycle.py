@@ -17,6 +17,7 @@ from sla.messages import (
 )
 from sla.planner import Obligation, ObligationKind, after
 from sla.policy import Policy
+from sla.policy_change import drop_held
 from sla.ticket import (
     ClockName, ClockRecord, Handoff, ManagementEscalation, Pause, PostIncidentItem, SeverityChange, StepRecord, TicketState,
     TicketStatus,
@@ -259,6 +260,7 @@ def apply_severity_change(state: TicketState, request: SeverityPlanChange, now: 
     ))
     state.severity = request.severity or state.severity
     state.plan = request.plan or state.plan
+    drop_held(state)
 
 
 # Sev-1 incident mode -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from sla.planner import EffectiveTarget, Obligation
 from sla.severity import Severity
 from sla.policy import PolicySnapshot
+from sla.policy_change import ChangeMode
 from sla.ticket import ID_PATTERN, VIA_PATTERN, ClockName, SlaState, TicketOpened, TicketState, TicketStatus
 
 
@@ -171,6 +172,15 @@ class LogTime(TicketMessage):
     """Support time an agent spent on the ticket, for the support-hours ledger (docs/policy.md)."""
 
     minutes: int = Field(ge=1, le=1440, description="Minutes spent (1-1440).")
+    by: str = Field(min_length=1, max_length=200)
+
+
+class ChangePolicy(TicketMessage):
+    """Move the ticket to another policy snapshot (`escalator migrate`; sla/policy_change.py says
+    what each mode does to the running clocks). Applies when received: no `occurred_at`."""
+
+    snapshot: PolicySnapshot = Field(description="The new policy, holidays resolved from the ticket's opening year.")
+    mode: ChangeMode = Field(description="keep | forward | recompute (docs/policy.md, \"Moving running tickets\").")
     by: str = Field(min_length=1, max_length=200)
 
 
@@ -357,6 +367,8 @@ class EventBatch(BaseModel):
     plan: str | None = None
     events: list[TicketEvent]
     deliveries: list[DeliveryRecord] = Field(default_factory=list, description="Delivery log lines the notifier could not write.")
+    policy_snapshot: str | None = Field(default=None, description="The key of the policy snapshot the ticket opened with "
+                                                                  "(PolicySnapshot.key), kept on its row for `escalator simulate`.")
 
 
 TicketContinued.model_rebuild()

@@ -51,7 +51,7 @@ class Obligation(BaseModel):
     roles: list[str] | None = Field(default=None, description="Who is told; None: the policy's notifications table by kind.")
 
 
-def _pauses(record: ClockRecord) -> list[tuple[datetime, datetime | None]]:
+def pause_spans(record: ClockRecord) -> list[tuple[datetime, datetime | None]]:
     return [(p.started_at, p.ended_at) for p in record.pauses]
 
 
@@ -61,22 +61,51 @@ def _target_and_warnings(
     """The winning target and its warning instants, each candidate costing one calendar pass.
 
     A category's target replaces the others; of severity and plan, the earlier deadline wins.
+    A clock a policy change found running counts from its basis (sla/policy_change.py): the
+    old target when it was kept, the time already spent when it was carried forward.
     """
     ticket = state.ticket
-    percents = policy.warnings_for(record.clock)
+    basis = record.basis
+    if basis is not None and basis.held is not None:
+        held = basis.held
+        candidates = [(held.rule, held.within, held.counted_on, held.calendar, held.warn_at)]
+    else:
+        percents = policy.warnings_for(record.clock)
+        candidates = []
+        for rule_name, rule in policy.candidate_targets(record.clock, state.severity, state.plan, ticket.category, state.tier):
+            calendar_name = rule.calendar or policy.default_calendar
+            counted_on = calendar_name if rule.within.business else "24x7"
+            candidates.append((rule_name, rule.within, counted_on, policy.calendar(counted_on), percents))
     best: EffectiveTarget | None = None
     best_warnings: list[tuple[int, datetime | None]] = []
-    for rule_name, rule in policy.candidate_targets(record.clock, state.severity, state.plan, ticket.category, state.tier):
-        calendar_name = rule.calendar or policy.default_calendar
-        calendar = policy.calendar(calendar_name)
-        seconds = rule.within.seconds(calendar.business_day_seconds)
-        counted_on = calendar_name if rule.within.business else "24x7"
-        amounts = [seconds * p // 100 for p in percents] + [seconds]
-        *warnings, due = policy.calendar(counted_on).advance(record.started_at, amounts, _pauses(record))
+    for rule_name, within, counted_on, calendar, percents in candidates:
+        seconds = within.seconds(calendar.business_day_seconds)
+        *warnings, due = _advance(calendar, record, [seconds * p // 100 for p in percents] + [seconds])
         if best is None or (due is not None and (best.due is None or due < best.due)):
-            best = EffectiveTarget(clock=record.clock, within=rule.within, calendar=counted_on, rule=rule_name, seconds=seconds, due=due)
+            best = EffectiveTarget(clock=record.clock, within=within, calendar=counted_on, rule=rule_name, seconds=seconds, due=due)
             best_warnings = list(zip(percents, warnings))
     return best, best_warnings
+
+
+def _advance(calendar, record: ClockRecord, amounts: list[int], warnings: bool = True) -> list[datetime | None]:
+    """When each amount of the clock's target time has run, pauses left out. After a policy change
+    the time runs from the change, less what was spent before it; with `warnings` (every amount
+    but the last is a warning), a warning already behind the clock then is not owed (None), and
+    whatever else is behind it is due at once."""
+    basis = record.basis
+    if basis is None or (basis.spent_seconds == 0 and basis.start == record.started_at):
+        return calendar.advance(record.started_at, amounts, pause_spans(record))
+    spent = basis.spent_seconds
+    left = [a - spent for a in amounts]
+    instants = calendar.advance(basis.start, [max(0, a) for a in left], pause_spans(record))
+    return [None if warnings and a < 0 and i < len(amounts) - 1 else instant for i, (a, instant) in enumerate(zip(left, instants))]
+
+
+def calendar_of(policy: Policy, record: ClockRecord, target: EffectiveTarget):
+    """The calendar a target counts on: a kept one's own, else the policy's."""
+    if record.basis is not None and record.basis.held is not None:
+        return record.basis.held.calendar
+    return policy.calendar(target.calendar)
 
 
 def effective_target(policy: Policy, state: TicketState, record: ClockRecord) -> EffectiveTarget | None:
@@ -170,8 +199,8 @@ def status_beat(policy: Policy, state: TicketState, record: ClockRecord, target:
     ks = sorted(k for k in (remind, chase) if k is not None)
     if not ks:
         return []
-    calendar = policy.calendar(target.calendar)
-    dues = dict(zip(ks, calendar.advance(record.started_at, [k * target.seconds for k in ks], _pauses(record))))
+    calendar = calendar_of(policy, record, target)
+    dues = dict(zip(ks, _advance(calendar, record, [k * target.seconds for k in ks], warnings=False)))
     found = []
     if remind is not None and dues[remind] is not None:
         in_a_row = f" ({remind} in a row without an update)" if remind > 1 else ""
@@ -264,7 +293,7 @@ def _share_elapsed(policy: Policy, state: TicketState, clock: ClockName, percent
     target = effective_target(policy, state, record) if record is not None else None
     if target is None:
         return None
-    (instant,) = policy.calendar(target.calendar).advance(record.started_at, [target.seconds * percent // 100], _pauses(record))
+    (instant,) = _advance(calendar_of(policy, record, target), record, [target.seconds * percent // 100])
     ended = record.met_at or record.stopped_at
     if instant is None or (ended is not None and ended <= instant):
         return None

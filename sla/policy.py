@@ -453,6 +453,11 @@ class PolicySnapshot(BaseModel):
     digest: str = Field(description="sha256 of the policy file the snapshot was taken from.")
     holiday_years: tuple[int, int]
 
+    @property
+    def key(self) -> str:
+        """Its id in the ticket store: the file's digest and the first year holidays were resolved for."""
+        return f"{self.digest}:{self.holiday_years[0]}"
+
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from sla.calendar import BusinessCalendar
+from sla.durations import Duration
 from sla.severity import Severity
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -91,6 +93,30 @@ class Pause(BaseModel):
     ended_at: datetime | None = None
 
 
+class HeldTarget(BaseModel):
+    """A target a policy change left in place (`migrate --mode keep`): the old policy's rule, with
+    the calendar it counted on (holidays resolved), so the new policy cannot move it."""
+
+    rule: str
+    within: Duration
+    counted_on: str = Field(description="The calendar's name in the old policy, or 24x7.")
+    calendar: BusinessCalendar
+    warn_at: list[int] = Field(default_factory=list)
+
+
+class ClockBasis(BaseModel):
+    """How a clock running through a policy change is counted from then on (sla/policy_change.py).
+
+    The target's time runs from `start`, less `spent_seconds` already used (forward: the business
+    time elapsed under the old policy); `held` pins the old target (keep). None on a clock that
+    started under the ticket's current policy.
+    """
+
+    start: datetime
+    spent_seconds: int = Field(default=0, ge=0)
+    held: HeldTarget | None = None
+
+
 class ClockRecord(BaseModel):
     """When a clock started, paused, resumed, was met, breached or stopped."""
 
@@ -101,6 +127,7 @@ class ClockRecord(BaseModel):
     met_at: datetime | None = None
     breached_at: datetime | None = None
     stopped_at: datetime | None = None
+    basis: ClockBasis | None = Field(default=None, description="Set when a policy change found the clock running.")
 
     @property
     def running(self) -> bool:

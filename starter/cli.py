@@ -35,6 +35,8 @@ from starter.hooks_commands import add_hooks_commands, run_hooks_command
 from starter.hours_command import HoursError, add_hours_arguments, run_hours
 from starter.mail_commands import add_mail_commands, run_mail_command
 from starter.replay_command import add_replay_arguments, main_replay
+from starter.migrate_command import add_migrate_arguments, main_migrate
+from starter.simulate_command import add_simulate_arguments, main_simulate
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -299,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", parents=[common], help="replay ticket histories against this code before a deploy (exit 1 on any nondeterminism)")
     add_replay_arguments(p)
 
+    p = sub.add_parser("migrate", parents=[common], help="move running tickets to a new policy (keep, forward or recompute their clocks); --dry-run first")
+    add_migrate_arguments(p)
+
+    p = sub.add_parser("simulate", parents=[with_json], help="what-if: a new policy over the stored tickets, old vs new outcomes (no Temporal needed)")
+    add_simulate_arguments(p)
+
     p = sub.add_parser("hours", parents=[with_json], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
     add_hours_arguments(p)
 
@@ -353,6 +361,8 @@ EXAMPLES = {
     "rca": "escalator rca T-5f0c1d2e3a --link https://wiki.example.com/rca/42 --by grace",
     "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
     "hours": "escalator hours ACME --year 2026",
+    "simulate": "escalator simulate --policy policies/2027-q1.toml --from 2026-10-01 --to 2026-10-31 --csv > what-if.csv",
+    "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --dry-run",
     "replay": "escalator replay --query \"TicketStatus = 'open'\" --limit 500   |   escalator replay --dir tests/histories",
     "mail-intake": "escalator mail-intake --port 2525 --allow-from 10.0.0.5/32 --rules /etc/escalator/mail-rules.toml",
     "mail-user": "escalator mail-user add gateway --users-file /etc/escalator/mail-users.json",
@@ -691,6 +701,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     if args.command == "replay":
         return main_replay(args)
+    if args.command == "migrate":
+        return main_migrate(args)
+    if args.command == "simulate":
+        return main_simulate(args)
     if args.command == "hours":
         try:
             doc, text = run_hours(args)

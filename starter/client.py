@@ -26,11 +26,12 @@ from connection.client import CannotConnect, Settings as TemporalSettings, conne
 from connection.codec import ENCODING, NO_KEYS
 from connection.client import load as load_temporal
 from sla.messages import (
-    Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+    Acknowledge, AcknowledgePage, AddAction, ChangePolicy, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
     EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
     QueuedMessage, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
 )
 from sla.event_time import MAX_AHEAD
+from sla.policy import PolicySnapshot
 from sla.refusals import explain
 from sla.ticket import TicketOpened, TicketState
 from workflows import contract
@@ -308,6 +309,20 @@ class TicketClient:
 
     async def complete_obligation(self, ticket_id: str, request: CompleteObligation) -> TicketState:
         return await self.update(ticket_id, contract.UPDATE_COMPLETE_OBLIGATION, request)
+
+    async def change_policy(self, ticket_id: str, request: ChangePolicy) -> TicketState:
+        return await self.update(ticket_id, contract.UPDATE_CHANGE_POLICY, request)
+
+    async def policy(self, ticket_id: str, wait: float = 10.0) -> PolicySnapshot | None:
+        """The policy snapshot the ticket runs under (None before its first workflow task); NoWorker
+        when no worker answers within `wait` seconds."""
+        try:
+            return await self._handle(ticket_id).query(contract.QUERY_POLICY, result_type=PolicySnapshot | None,
+                                                       rpc_timeout=timedelta(seconds=wait))
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                raise NoWorker(f"no worker answered within {wait:g} s") from None
+            raise _rpc_error(exc, ticket_id) from None
 
     async def update(self, ticket_id: str, update: str, request: TicketMessage) -> TicketState:
         """Send one update and return the ticket's new state; a refusal raises TicketError with the reason.

@@ -13,7 +13,7 @@ from sla import support_hours
 from sla.ticket import ID_PATTERN
 from starter.policy_commands import CommandError, display_zone, local, read_policy
 from store.ledger import balance
-from store.ticket_store import StoreConfigError, TicketStore, engine_url, printable, revisions, sqlite_file_missing
+from store.ticket_store import StoreConfigError, engine_url, open_current, printable
 
 
 class HoursError(Exception):
@@ -42,13 +42,13 @@ def run_hours(args: argparse.Namespace, now: datetime | None = None) -> tuple[di
     year = args.year if args.year is not None else support_hours.contract_year(policy, now or datetime.now(UTC))
     if not 1970 <= year <= 9999:
         raise HoursError(f"--year: {year} is not a year")
-    if sqlite_file_missing(url):
-        raise HoursError(f"{url} does not exist: no ticket store there (--database-url or DATABASE_URL names it)")
-    store = TicketStore(url)
     try:
-        current, head = revisions(url)
-        if current != head:
-            raise HoursError(f"the ticket store at {printable(url)} is at revision {current}, this needs {head}: run `escalator db upgrade`")
+        store = open_current(url)
+    except StoreConfigError as exc:
+        raise HoursError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise HoursError(f"cannot use the ticket store at {printable(url)}: {str(exc).splitlines()[0]}") from None
+    try:
         doc = balance(store.engine, args.customer, year)
     except SQLAlchemyError as exc:
         raise HoursError(f"cannot use the ticket store at {printable(url)}: {str(exc).splitlines()[0]}") from None

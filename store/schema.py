@@ -16,6 +16,20 @@ tickets = Table(
     Column("follows", String(128)),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("policy_snapshot", String(80)),  # the snapshot it opened with: policy_snapshots.snapshot_id (revision 0005)
+)
+
+policy_snapshots = Table(
+    "policy_snapshots", metadata,
+    # One row per policy file (its digest) and first holiday year: what `escalator simulate` replays
+    # a ticket's baseline under (revision 0005).
+    Column("snapshot_id", String(80), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
 )
 
 ticket_events = Table(

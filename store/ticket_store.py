@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from store import ledger
-from store.schema import deliveries, ticket_events, tickets
+from store.schema import deliveries, policy_snapshots, ticket_events, tickets
 from sla.messages import EventBatch, HoursCrossed
 
 LEDGER_EVENT = "support_hours_deducted"
@@ -124,6 +124,19 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def open_current(url: str) -> "TicketStore":
+    """The store at `url` (as DATABASE_URL is written) for a command that reads it: StoreConfigError
+    with one line when the URL is bad, a SQLite file is missing, or the schema is not the newest;
+    SQLAlchemyError when it cannot be reached."""
+    full = engine_url(url)
+    if sqlite_file_missing(full):
+        raise StoreConfigError(f"{full} does not exist: no ticket store there (--database-url or DATABASE_URL names it)")
+    current, head = revisions(full)
+    if current != head:
+        raise StoreConfigError(f"the ticket store at {printable(full)} is at revision {current}, this needs {head}: run `escalator db upgrade`")
+    return TicketStore(full)
+
+
 class TicketStore:
     """Reads and writes the store; one instance per worker (it holds a connection pool)."""
 
@@ -133,6 +146,7 @@ class TicketStore:
         # SQLite has one writer at a time: writers of this process queue here, in order, instead of
         # meeting on the file lock, whose busy handler sleeps and retries (milliseconds each).
         self._writing = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._snapshots_kept: set[str] = set()  # written by this process: not sent again with every opening
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -170,11 +184,11 @@ class TicketStore:
         for record in batch.deliveries:  # written late: the notifier could not reach the store when it sent
             self._log_delivery(conn, key=record.key, ticket_id=record.ticket_id, obligation_id=record.obligation_id, role=record.role,
                                channel=record.channel, recipient=record.recipient, status=record.status, detail=record.detail, at=record.at)
-        stmt = self._insert(tickets).values(row)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["ticket_id"],
-            set_={"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now},
-        ))
+        changed = {"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now}
+        stmt = self._insert(tickets).values(row | {"policy_snapshot": batch.policy_snapshot})
+        if batch.policy_snapshot is not None:  # the first one known is the one it opened with; a policy change does not replace it
+            changed["policy_snapshot"] = func.coalesce(tickets.c.policy_snapshot, stmt.excluded.policy_snapshot)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changed))
         if not batch.events:
             return Written(0)
         values = [
@@ -188,6 +202,20 @@ class TicketStore:
         new = {row[0] for row in inserted}
         crossed = [c for e in batch.events if e.kind == LEDGER_EVENT and e.event_id in new for c in ledger.record(conn, self._insert, t, e)]
         return Written(len(inserted), crossed)
+
+    def keep_snapshot(self, snapshot) -> str:
+        """Store a policy snapshot (a PolicySnapshot) once; returns its key. Remembered per process
+        once written, so a worker sends each snapshot once, not with every opening."""
+        key = snapshot.key
+        if key not in self._snapshots_kept:
+            policy = snapshot.policy
+            with self._write() as conn:
+                conn.execute(self._insert(policy_snapshots).values(
+                    snapshot_id=key, digest=snapshot.digest, source=snapshot.source[:500], name=policy.name, version=policy.version,
+                    body=snapshot.model_dump(mode="json"), first_seen=datetime.now(UTC),
+                ).on_conflict_do_nothing(index_elements=["snapshot_id"]))
+            self._snapshots_kept.add(key)
+        return key
 
     def delivered(self, key: str) -> bool:
         with self.engine.connect() as conn:

@@ -18,11 +18,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from sla import event_time, refusals
     from sla.messages import (
-        Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+        Acknowledge, AcknowledgePage, AddAction, ChangePolicy, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
         EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, QueuedMessage, RecordRca, RecordReview, Reopen, Resolve,
         Respond, SeverityPlanChange, StatusChange, TicketMessage, TicketView,
     )
     from sla.planner import Obligation, ObligationKind, effective_target, plan
+    from sla.policy import PolicySnapshot
     from sla.ticket import TicketState
     from workflows import contract
 from workflows.inbox import MESSAGES
@@ -310,6 +311,20 @@ class TicketDoors:
             next_due=upcoming[0] if upcoming else None, policy_digest=self._snapshot.digest if self._snapshot else None,
             runs=self._runs + 1,
         )
+
+    @workflow.query(name=contract.QUERY_POLICY)
+    def policy(self) -> PolicySnapshot | None:
+        """The policy snapshot the ticket runs under (None until the opening activity took it)."""
+        return self._snapshot
+
+    @workflow.update(name=contract.UPDATE_CHANGE_POLICY)
+    async def change_policy(self, request: ChangePolicy) -> TicketState:
+        """Move the ticket to another policy snapshot (escalator migrate); recorded with both digests."""
+        return await self._receive(contract.UPDATE_CHANGE_POLICY, request)
+
+    @change_policy.validator
+    def _validate_change_policy(self, request: ChangePolicy) -> None:
+        self._validate(contract.UPDATE_CHANGE_POLICY, request)
 
 
 def _decoded(raw: RawValue) -> object:

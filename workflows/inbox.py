@@ -16,9 +16,9 @@ from typing import Any, Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from sla import lifecycle
+    from sla import lifecycle, policy_change
     from sla.messages import (
-        Acknowledge, AcknowledgePage, AddAction, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
+        Acknowledge, AcknowledgePage, AddAction, ChangePolicy, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
         EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
         SeverityPlanChange, StatusChange, TicketMessage,
     )
@@ -62,6 +62,7 @@ MESSAGES: dict[str, Rule] = {
     contract.UPDATE_LOG_TIME: Rule(LogTime, lambda r: f"{r.minutes} min logged by {r.by.strip()}", needs_policy=False),
     contract.UPDATE_COMPLETE_OBLIGATION: Rule(CompleteObligation, lambda r: f"{r.item} {'waived' if r.waive_reason else 'done'} by {r.by.strip()}",
                                               needs_policy=False),
+    contract.UPDATE_CHANGE_POLICY: Rule(ChangePolicy, lambda r: f"policy changed ({r.mode.value}) by {r.by.strip()}", checks_policy=True),
 }
 
 
@@ -243,3 +244,23 @@ class TicketInbox:
     def _apply_complete_obligation(self, r: CompleteObligation, at: datetime) -> None:
         lifecycle.apply_complete(self._state, r, at)
         self._event("post_incident_waived" if r.waive_reason else "action_done", at=at, item=r.item, by=r.by.strip(), reason=r.waive_reason)
+
+    def _check_change_policy(self, r: ChangePolicy, now: datetime) -> None:
+        if r.occurred_at is not None:
+            raise ValueError("occurred_at: a policy change applies when the ticket receives it; leave occurred_at out")
+        if r.snapshot.digest == self._snapshot.digest and r.snapshot.policy == self._policy:
+            raise ValueError(f"the ticket already runs under this policy ({r.snapshot.policy.name} {r.snapshot.policy.version}, "
+                             f"digest {r.snapshot.digest[:12]})")
+        policy_change.check_change(r.snapshot.policy, self._state)
+
+    def _apply_change_policy(self, r: ChangePolicy, at: datetime) -> None:
+        old = self._snapshot
+        moves = policy_change.change_policy(old.policy, r.snapshot.policy, self._state, r.mode, at)
+        self._snapshot = r.snapshot
+        self._event("policy_changed", at=at, by=r.by.strip(), mode=r.mode.value, digest_from=old.digest, digest_to=r.snapshot.digest,
+                    policy_from=f"{old.policy.name} {old.policy.version}", policy_to=f"{r.snapshot.policy.name} {r.snapshot.policy.version}",
+                    deadlines=", ".join(f"{m.clock.value}: {_iso(m.before)} -> {_iso(m.after)}" for m in moves) or None)
+
+
+def _iso(at: datetime | None) -> str:
+    return at.isoformat() if at is not None else "none"

@@ -58,7 +58,8 @@ class TicketTimeline:
             return None
         batch, self._events = self._events, []
         state = self._state
-        return EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=batch)
+        return EventBatch(ticket=state.ticket, status=state.status, severity=state.severity, plan=state.plan, events=batch,
+                          policy_snapshot=self._snapshot.key if self._snapshot is not None else None)
 
     def _put_back(self, batch: EventBatch) -> None:
         """A batch that did not reach the store goes back in front of the queue, in order, for the

@@ -347,6 +347,8 @@ class TicketEvent(BaseModel):
     recorded_at: datetime | None = Field(default=None, description="When the workflow recorded it (None in older histories).")
     kind: str
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    content_sha256: str | None = Field(default=None, description="SHA-256 of the event's canonical JSON (sla/evidence.py; None in older histories).")
+    chain_sha256: str | None = Field(default=None, description="SHA-256 of the previous event's chain hash and this content hash.")
 
 
 class Recorded(BaseModel):

@@ -236,6 +236,7 @@ class TicketState(BaseModel):
     csat: str | None = None
     severity_changes: list[SeverityChange] = Field(default_factory=list)
     event_seq: int = Field(default=0, description="Sequence number of the last timeline event (ids are ticket id + seq).")
+    chain_head: str | None = Field(default=None, description="The chain hash of the last timeline event (sla/evidence.py): the history's witness of the stored timeline.")
     commander: str | None = None
     commander_at: datetime | None = None
     escalations: dict[str, StepRecord] = Field(default_factory=dict)

@@ -37,6 +37,7 @@ from starter.mail_commands import add_mail_commands, run_mail_command
 from starter.replay_command import add_replay_arguments, main_replay
 from starter.migrate_command import add_migrate_arguments, main_migrate
 from starter.simulate_command import add_simulate_arguments, main_simulate
+from starter.evidence_command import add_evidence_arguments, main_evidence
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -307,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", parents=[with_json], help="what-if: a new policy over the stored tickets, old vs new outcomes (no Temporal needed)")
     add_simulate_arguments(p)
 
+    p = sub.add_parser("evidence", parents=[common, store_options],
+                       help="a ticket's evidence pack (timeline with its hash chain, deliveries, history, policy); `evidence verify FILE.zip` checks one")
+    add_evidence_arguments(p)
+
     p = sub.add_parser("hours", parents=[with_json], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
     add_hours_arguments(p)
 
@@ -362,6 +367,7 @@ EXAMPLES = {
     "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
     "hours": "escalator hours ACME --year 2026",
     "simulate": "escalator simulate --policy policies/2027-q1.toml --from 2026-10-01 --to 2026-10-31 --csv > what-if.csv",
+    "evidence": "escalator evidence T-5f0c1d2e3a --out T-5f0c1d2e3a.zip   |   escalator evidence verify T-5f0c1d2e3a.zip --against-server",
     "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --dry-run",
     "replay": "escalator replay --query \"TicketStatus = 'open'\" --limit 500   |   escalator replay --dir tests/histories",
     "mail-intake": "escalator mail-intake --port 2525 --allow-from 10.0.0.5/32 --rules /etc/escalator/mail-rules.toml",
@@ -705,6 +711,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_migrate(args)
     if args.command == "simulate":
         return main_simulate(args)
+    if args.command == "evidence":
+        return main_evidence(args)
     if args.command == "hours":
         try:
             doc, text = run_hours(args)

@@ -42,6 +42,8 @@ ticket_events = Table(
     Column("recorded_at", DateTime(timezone=True)),  # when the workflow recorded it (revision 0002)
     Column("kind", String(48), nullable=False),
     Column("detail", JSON, nullable=False),
+    Column("content_sha256", String(64)),  # the hash chain (sla/evidence.py; revision 0006): null before it
+    Column("chain_sha256", String(64)),
     Index("ix_ticket_events_ticket_seq", "ticket_id", "seq"),
 )
 

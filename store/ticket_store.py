@@ -193,7 +193,7 @@ class TicketStore:
             return Written(0)
         values = [
             {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
-             "kind": e.kind, "detail": e.detail}
+             "kind": e.kind, "detail": e.detail, "content_sha256": e.content_sha256, "chain_sha256": e.chain_sha256}
             for e in batch.events
         ]
         inserted = conn.execute(

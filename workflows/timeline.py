@@ -25,6 +25,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from sla import evidence
     from sla.messages import EventBatch, Recorded, TicketEvent
     from workflows import contract
 
@@ -48,8 +49,11 @@ class TicketTimeline:
         if self._source_via:  # only when set: older histories' activity inputs stay as they were
             detail["via"] = self._source_via
         now = workflow.now()
-        self._events.append(TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or now, recorded_at=now,
-                                        kind=kind, detail=detail))
+        event = TicketEvent(event_id=f"{self._state.ticket.ticket_id}/{seq}", seq=seq, at=at or now, recorded_at=now, kind=kind, detail=detail)
+        # The hash chain (sla/evidence.py): the head stays in the state, the history's own witness of the timeline.
+        event.content_sha256 = evidence.content_hash(event.event_id, seq, event.at, now, kind, event.detail)
+        event.chain_sha256 = self._state.chain_head = evidence.chained(self._state.chain_head or evidence.GENESIS, event.content_sha256)
+        self._events.append(event)
 
     def _take_timeline(self, even_empty: bool = False) -> EventBatch | None:
         """The queued events as one batch for the store (the queue empties); None when there are

@@ -38,6 +38,7 @@ from starter.replay_command import add_replay_arguments, main_replay
 from starter.migrate_command import add_migrate_arguments, main_migrate
 from starter.simulate_command import add_simulate_arguments, main_simulate
 from starter.evidence_command import add_evidence_arguments, main_evidence
+from starter.drill_command import add_drill_arguments, main_drill
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
 from starter.store_commands import StoreError, run_store_command
 from store.ticket_store import DEFAULT_URL
@@ -312,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a ticket's evidence pack (timeline with its hash chain, deliveries, history, policy); `evidence verify FILE.zip` checks one")
     add_evidence_arguments(p)
 
+    p = sub.add_parser("drill", help="tabletop drill: one ticket through the real workflow on a time-skipping server, notifications captured (sends nothing)")
+    add_drill_arguments(p)
+
     p = sub.add_parser("hours", parents=[with_json], help="a customer's support hours in a contract year (contracted, used, remaining, entries)")
     add_hours_arguments(p)
 
@@ -367,6 +371,7 @@ EXAMPLES = {
     "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
     "hours": "escalator hours ACME --year 2026",
     "simulate": "escalator simulate --policy policies/2027-q1.toml --from 2026-10-01 --to 2026-10-31 --csv > what-if.csv",
+    "drill": "escalator drill --severity sev1 --contacts policies/contacts.example.toml --script drill.txt --opened 2026-12-05T02:00:00+01:00",
     "evidence": "escalator evidence T-5f0c1d2e3a --out T-5f0c1d2e3a.zip   |   escalator evidence verify T-5f0c1d2e3a.zip --against-server",
     "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --dry-run",
     "replay": "escalator replay --query \"TicketStatus = 'open'\" --limit 500   |   escalator replay --dir tests/histories",
@@ -713,6 +718,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_simulate(args)
     if args.command == "evidence":
         return main_evidence(args)
+    if args.command == "drill":
+        return main_drill(args)
     if args.command == "hours":
         try:
             doc, text = run_hours(args)

@@ -374,7 +374,7 @@ EXAMPLES = {
     "drill": "escalator drill --severity sev1 --contacts policies/contacts.example.toml --script drill.txt --opened 2026-12-05T02:00:00+01:00",
     "evidence": "escalator evidence T-5f0c1d2e3a --out T-5f0c1d2e3a.zip   |   escalator evidence verify T-5f0c1d2e3a.zip --against-server",
     "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --dry-run",
-    "replay": "escalator replay --query \"TicketStatus = 'open'\" --limit 500   |   escalator replay --dir tests/histories",
+    "replay": "escalator replay --query \"ExecutionStatus = 'Running'\" --limit 500   |   escalator replay --dir tests/histories",
     "mail-intake": "escalator mail-intake --port 2525 --allow-from 10.0.0.5/32 --rules /etc/escalator/mail-rules.toml",
     "mail-user": "escalator mail-user add gateway --users-file /etc/escalator/mail-users.json",
     "action": 'escalator action T-5f0c1d2e3a --title "Alert on card declines" --owner bob --due 2026-12-04 --by grace',

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ from starter.policy_commands import CommandError, read_policy
 from store.ticket_store import TicketStore, upgrade
 from workflows import search_attributes
 from workflows.ticket import TicketWorkflow
+
+
+MAX_HORIZON = timedelta(days=60)
+"""Enough for a Sev-4's 20 business days over holidays; a Sev-1's cadence over it is thousands of notifications."""
+SKIP_STEP = timedelta(hours=6)  # time is skipped in steps: one long skip over thousands of timers outlasts the RPC deadline
 
 
 class DrillError(Exception):
@@ -81,6 +87,25 @@ class CapturingNotifier:
             self.told.append(note)
         return Delivery(idempotency_key=note.idempotency_key, channel="drill", delivered_at=datetime.now(UTC), sent=len(note.roles),
                         outcomes=[RoleOutcome(role=role, status="delivered") for role in note.roles])
+
+
+class _Progress:
+    """A line on stderr every 5 s of a long drill: how much ticket time has run."""
+
+    def __init__(self, start: datetime, horizon: timedelta) -> None:
+        self.start, self.horizon, self.last = start, horizon, time.monotonic()
+
+    def show(self, now: datetime) -> None:
+        if time.monotonic() - self.last >= 5:
+            self.last = time.monotonic()
+            print(f"drill: {drill.offset_text(now - self.start)} of {drill.offset_text(self.horizon)} of ticket time", file=sys.stderr, flush=True)
+
+
+async def _skip_to(env: WorkflowEnvironment, instant: datetime, progress: _Progress | None = None) -> None:
+    while (left := instant - (now := await env.get_current_time())) > timedelta(0):
+        if progress is not None:
+            progress.show(now)
+        await env.sleep(min(left, SKIP_STEP))
 
 
 def _on_server(opened: datetime, server_now: datetime) -> datetime:
@@ -143,19 +168,28 @@ def _inputs(args: argparse.Namespace):
     if args.horizon:
         try:
             duration = Duration.parse(args.horizon)
+        except ValueError as exc:  # pydantic's ValidationError is one: its first reason, not its title
+            reason = exc.errors()[0]["msg"].removeprefix("Value error, ") if hasattr(exc, "errors") else str(exc)
+            problems.append(f"--horizon: {args.horizon!r}: {reason}")
+        else:
             if duration.business:
-                raise ValueError("give wall-clock time (e.g. 36h, 3 days), not business time")
-            horizon = timedelta(seconds=duration.seconds(0))
-        except ValueError as exc:
-            problems.append(f"--horizon: {str(exc).splitlines()[0]}")
+                problems.append("--horizon: give wall-clock time (e.g. 36h, 3 days), not business time")
+            elif not timedelta(minutes=1) <= timedelta(seconds=duration.seconds(0)) <= MAX_HORIZON:
+                problems.append(f"--horizon: {args.horizon!r}: give between 1 minute and {MAX_HORIZON.days} days")
+            else:
+                horizon = timedelta(seconds=duration.seconds(0))
     if not 1 <= args.stale_after <= 3650:
         problems.append(f"--stale-after: {args.stale_after} is not between 1 and 3650 days")
-    if problems:
-        raise DrillError("\n".join(problems))
     steps = steps or []
     if horizon is None:
         resolved = next((s.offset for s in steps if s.action == "resolve"), None)
         horizon = resolved + timedelta(minutes=1) if resolved is not None else timedelta(hours=24)
+    problems += [f"{args.script}: line {s.line}: {drill.offset_text(s.offset)} is past the horizon ({drill.offset_text(horizon)}): "
+                 f"give a longer --horizon" for s in steps if s.offset > horizon]
+    problems += [f"{args.script}: line {s.line}: {drill.offset_text(s.offset)} is past the longest drill ({MAX_HORIZON.days} days)"
+                 for s in steps if s.offset > MAX_HORIZON and args.horizon is None]
+    if problems:
+        raise DrillError("\n".join(problems))
     return policy, source, contacts, steps, opened, horizon, severity
 
 
@@ -184,20 +218,21 @@ async def run_drill(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             async with build_worker(env.client, task_queue="drill", policy_path=policy_path, store=store, notify=notifier.notify):
                 start = _on_server(opened_report, await env.get_current_time())
                 await env.sleep(start - await env.get_current_time())
+                progress = _Progress(start, horizon)
                 ticket = TicketOpened(ticket_id="DRILL-1", customer=args.customer, title="tabletop drill", severity=severity,
                                       plan=args.customer_plan, opened_at=start)
                 handle = await env.client.start_workflow(TicketWorkflow.run, ticket, id=ticket.ticket_id, task_queue="drill")
                 for step in steps:
-                    if step.offset > horizon:
-                        break
-                    await env.sleep(max(timedelta(0), start + step.offset - await env.get_current_time()))
+                    await _skip_to(env, start + step.offset, progress)
                     update, request = _update(step)
                     try:
                         await handle.execute_update(update, request())
                     except Exception as exc:  # the ticket's own refusal: part of what the drill shows
                         cause = getattr(exc, "cause", None) or exc
-                        refused.append(f"line {step.line} ({drill.offset_text(step.offset)} {step.action}): refused: {cause}")
-                await env.sleep(max(timedelta(0), start + horizon - await env.get_current_time()))
+                        reason = getattr(cause, "message", None) or str(cause)
+                        refused.append(f"line {step.line} ({drill.offset_text(step.offset)} {step.action}): refused: {reason}")
+                # Up to and including the horizon: what falls due exactly then is part of the drill.
+                await _skip_to(env, start + horizon + timedelta(seconds=1), progress)
                 state = (await handle.query(TicketWorkflow.state)).state
         finally:
             await env.shutdown()
@@ -207,12 +242,15 @@ async def run_drill(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def _report(args, policy, source, contacts: Contacts | None, told_notes, state, start, opened, horizon, refused):
     calendar = policy.calendar(None)
-    told = [drill.Told(offset=n.due - start, kind=n.kind, summary=n.summary, role=role, contacts=drill.reach(contacts, role, args.customer))
+    def since(instant: datetime) -> timedelta:  # whole seconds: an update's own latency is not the drill's
+        return timedelta(seconds=round((instant - start).total_seconds()))
+
+    told = [drill.Told(offset=since(n.due), kind=n.kind, summary=n.summary, role=role, contacts=drill.reach(contacts, role, args.customer))
             for n in sorted(told_notes, key=lambda n: n.due) for role in n.roles]
     missed_by_clock: dict[str, list[timedelta]] = {}
     for f in state.fired:
         if f.kind == "breach" and f.clock is not None and not f.withdrawn:
-            missed_by_clock.setdefault(f.clock.label, []).append(f.due - start)
+            missed_by_clock.setdefault(f.clock.label, []).append(since(f.due))
     missed = [(offsets[0], f"{label} ({state.severity.label})" + (f", {len(offsets)} times" if len(offsets) > 1 else ""))
               for label, offsets in sorted(missed_by_clock.items(), key=lambda kv: kv[1][0])]
 
@@ -225,7 +263,7 @@ def _report(args, policy, source, contacts: Contacts | None, told_notes, state, 
     if contacts is not None:
         problems, _ = check_contacts(policy, contacts, args.contacts, today)
         fix += [f"contacts: {p}" for p in problems]
-    post = [(i.id, i.due - start) for i in state.post_incident if i.open]
+    post = [(i.id, since(i.due)) for i in state.post_incident if i.open]
     zone = calendar.zone
     doc = {
         "severity": state.severity.value, "plan": args.customer_plan, "policy": source, "contacts": args.contacts,

@@ -120,10 +120,8 @@ def _parsed(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for e in timeline]
 
 
-async def verify_pack(args: argparse.Namespace) -> tuple[dict[str, Any], str, bool]:
-    if not args.pack:
-        raise EvidenceError("verify: give the pack, e.g. escalator evidence verify T-1.zip")
-    path = Path(args.pack)
+def _read_pack(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, bytes]]:
+    """(manifest, timeline, the other members) of a pack; EvidenceError when it is not one."""
     try:
         with zipfile.ZipFile(path) as pack:
             contents = {name: pack.read(name) for name in pack.namelist()}
@@ -134,36 +132,106 @@ async def verify_pack(args: argparse.Namespace) -> tuple[dict[str, Any], str, bo
         timeline = json.loads(contents["timeline.json"])
     except (KeyError, ValueError) as exc:
         raise EvidenceError(f"{path}: not an evidence pack (manifest.json or timeline.json missing or not JSON: {exc})") from None
+    shape = (isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) and isinstance(manifest.get("chain"), dict)
+             and isinstance(timeline, list) and all(isinstance(e, dict) for e in timeline))
+    if not shape:
+        raise EvidenceError(f"{path}: not an evidence pack (manifest.json needs files and chain objects, timeline.json a list of events)")
+    needed = {"event_id", "seq", "at", "recorded_at", "kind", "detail", "content_sha256", "chain_sha256"}
+    for i, e in enumerate(timeline):
+        if missing := needed - set(e):
+            raise EvidenceError(f"{path}: timeline.json event {i + 1} lacks {', '.join(sorted(missing))}")
+        if not isinstance(e["seq"], int) or not isinstance(e["detail"], dict):
+            raise EvidenceError(f"{path}: timeline.json event {i + 1}: seq must be a number and detail an object")
+    return manifest, timeline, contents
+
+
+async def verify_pack(args: argparse.Namespace) -> tuple[dict[str, Any], str, bool]:
+    if not args.pack:
+        raise EvidenceError("verify: give the pack, e.g. escalator evidence verify T-1.zip")
+    path = Path(args.pack)
+    manifest, timeline, contents = _read_pack(path)
     problems: list[str] = []
-    for name, digest in sorted(manifest.get("files", {}).items()):
+    notes: list[str] = []
+    for name, digest in sorted(manifest["files"].items()):
         if name not in contents:
             problems.append(f"{name}: missing from the pack")
         elif _sha(contents[name]) != digest:
             problems.append(f"{name}: changed (its SHA-256 is not the manifest's)")
-    problems += [f"{name}: not in the manifest (added)" for name in sorted(set(contents) - set(manifest.get("files", {})))]
-    head, chain_problems = check_chain(_parsed(timeline))
+    problems += [f"{name}: not in the manifest (added)" for name in sorted(set(contents) - set(manifest["files"]))]
+    try:
+        head, chain_problems = check_chain(_parsed(timeline))
+    except (TypeError, ValueError) as exc:
+        raise EvidenceError(f"{path}: timeline.json: an event's instants are not ISO 8601 text ({exc})") from None
     problems += [f"timeline.json: {p}" for p in chain_problems]
-    if head != manifest.get("chain", {}).get("head"):
-        problems.append(f"timeline.json: the chain's head is {head}, the manifest says {manifest.get('chain', {}).get('head')}")
-    doc = {"pack": str(path), "ticket_id": manifest.get("ticket_id"), "head": head, "problems": problems}
+    if head != manifest["chain"].get("head"):
+        problems.append(f"timeline.json: the chain's head is {head}, the manifest says {manifest['chain'].get('head')}")
+    last = max((e["seq"] for e in timeline), default=0)
+    doc = {"pack": str(path), "ticket_id": manifest.get("ticket_id"), "head": head, "events": len(timeline)}
     lines = [f"{path}: ticket {manifest.get('ticket_id')}, {len(timeline)} events, chain head {head or 'none'}"]
+    compared = False
     if args.against_server:
-        witnessed = await _witnessed(args, manifest.get("ticket_id"))
-        doc["witnessed"] = len(witnessed)
-        by_seq = {e["seq"]: e for e in timeline}
-        for seq, chain in sorted(witnessed.items()):
-            event = by_seq.get(seq)
-            if event is None:
-                if seq <= max(by_seq, default=0):
-                    problems.append(f"server: the history witnesses event {seq}, which the pack lacks")
-            elif event["chain_sha256"] != chain:
+        compared = await _against_server(args, manifest, timeline, contents, last, problems, notes, doc, lines)
+    notes.append("deliveries.json (the store's delivery log: recipients, answers) is covered by the manifest only: "
+                 "it is not in the hash chain, and the history holds no addresses")
+    doc |= {"problems": problems, "notes": notes}
+    lines += [f"FAIL {p}" for p in problems] + [f"note: {n}" for n in notes]
+    if not problems:
+        lines.append("ok: every file matches the manifest and the chain is whole"
+                     + (f"; the history agrees up to event {doc['checked_up_to']}" if compared else ""))
+    return doc, "\n".join(lines), not problems
+
+
+async def _against_server(args, manifest, timeline, contents, last: int, problems: list[str], notes: list[str], doc, lines) -> bool:
+    """Compare the pack with the ticket's history now on the server; True when some point was compared."""
+    histories, witnessed = await _witnessed(args, manifest.get("ticket_id"))
+    by_seq = {e["seq"]: e for e in timeline}
+    made_at = _when(manifest.get("made_at"))
+    for seq, (chain, when) in sorted(witnessed.items()):
+        event = by_seq.get(seq)
+        if event is not None:
+            if event["chain_sha256"] != chain:
                 problems.append(f"server: event {seq} ({event['kind']}): the history witnessed chain hash {chain[:16]}..., "
                                 f"the pack has {str(event['chain_sha256'])[:16]}... (the timeline was changed and its chain rebuilt)")
-        lines.append(f"server: the history witnesses the chain at {len(witnessed)} point(s)"
-                     + (f", the last at event {max(witnessed)}" if witnessed else " (no update answered, no continue-as-new, not closed yet)"))
-    lines += [f"FAIL {p}" for p in problems] or ["ok: every file matches the manifest and the chain is whole"
-                                                 + (" and matches the history" if args.against_server else "")]
-    return doc, "\n".join(lines), not problems
+        elif seq > last and made_at is not None and when > made_at:
+            continue  # the ticket went on after the pack was made: said below
+        else:
+            problems.append(f"server: the history witnessed event {seq} at {when.isoformat(timespec='seconds')}, "
+                            f"before the pack was made, and the pack {'ends at event ' + str(last) if seq > last else 'lacks it'}: events were removed")
+    inside = [seq for seq in witnessed if seq <= last]
+    doc["witnessed"], doc["checked_up_to"] = len(witnessed), max(inside, default=0)
+    lines.append(f"server: the history witnesses the chain at {len(witnessed)} point(s)"
+                 + (f", the last at event {max(witnessed)}" if witnessed else ""))
+    if not witnessed:
+        notes.append("the history witnesses no chain head yet (no update answered, no continue-as-new, not closed): "
+                     "nothing in the timeline could be compared with the server")
+    elif max(inside, default=0) < last:
+        notes.append(f"events {max(inside, default=0) + 1}..{last} come after the last head the history witnessed: "
+                     "they are checked by the chain and the manifest only")
+    later = [seq for seq in witnessed if seq > last]
+    if later and not any("events were removed" in p for p in problems):
+        notes.append(f"the ticket went on after the pack was made: the history has events up to {max(later)}, the pack ends at {last}")
+    # The history files: each must be the server's history of that run (a prefix, for a run still going).
+    server = {run_id: json.loads(history.to_json()).get("events", []) for run_id, history in histories}
+    for name in sorted(n for n in contents if n.startswith("history/")):
+        run_id = name.removesuffix(".json").split("-", 1)[-1]
+        try:
+            packed = json.loads(contents[name]).get("events", [])
+        except (ValueError, AttributeError):
+            problems.append(f"{name}: not a history (JSON with events)")
+            continue
+        if run_id not in server:
+            problems.append(f"{name}: the server has no run {run_id} of this ticket")
+        elif packed != server[run_id][:len(packed)]:
+            differs = next(i for i, (a, b) in enumerate(zip(packed, server[run_id] + [None] * len(packed))) if a != b)
+            problems.append(f"{name}: differs from the server's history of that run at its event {differs + 1}")
+    return bool(witnessed)
+
+
+def _when(text) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _ticket_states(value: Any):
@@ -178,14 +246,15 @@ def _ticket_states(value: Any):
             yield from _ticket_states(v)
 
 
-async def _witnessed(args: argparse.Namespace, ticket_id: str | None) -> dict[int, str]:
-    """{event seq: chain hash} as the ticket's history recorded them in its states."""
+async def _witnessed(args: argparse.Namespace, ticket_id: str | None):
+    """(the ticket's histories, {event seq: (chain hash, when the history recorded it)}) as the
+    history recorded them in its states."""
     if not ticket_id:
         raise EvidenceError("the manifest names no ticket")
     histories, converter = await _histories(args, ticket_id)
     if not histories:
         raise EvidenceError(f"the Temporal server has no workflow {ticket_id!r} to compare with")
-    found: dict[int, str] = {}
+    found: dict[int, tuple[str, datetime]] = {}
     for _, history in histories:
         for event in history.events:
             payloads = None
@@ -200,6 +269,7 @@ async def _witnessed(args: argparse.Namespace, ticket_id: str | None) -> dict[in
                 continue
             if converter.payload_codec is not None:
                 payloads = await converter.payload_codec.decode(list(payloads))
+            when = event.event_time.ToDatetime(tzinfo=UTC)
             for payload in payloads:
                 try:
                     value = json.loads(payload.data)
@@ -207,8 +277,8 @@ async def _witnessed(args: argparse.Namespace, ticket_id: str | None) -> dict[in
                     continue
                 for state in _ticket_states(value):
                     if state["chain_head"]:
-                        found[state["event_seq"]] = state["chain_head"]
-    return found
+                        found[state["event_seq"]] = (state["chain_head"], when)
+    return histories, found
 
 
 def main_evidence(args: argparse.Namespace) -> int:

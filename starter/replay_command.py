@@ -39,8 +39,10 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--dir", metavar="PATH", type=Path, help="replay every *.json history file in PATH")
     source.add_argument("--ticket", metavar="ID", help="replay one ticket's current run, fetched from the server")
-    source.add_argument("--query", metavar="QUERY", help="replay the runs a visibility query finds, e.g. \"TicketStatus = 'open'\"")
+    source.add_argument("--query", metavar="QUERY", help="replay the runs a visibility query finds, e.g. \"ExecutionStatus = 'Running'\"")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="with --query: at most N histories (default all)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="exit 0 when nothing matches (default: exit 1, so a mistyped query or folder cannot pass a pipeline)")
 
 
 class Progress:
@@ -101,6 +103,8 @@ async def run_replay(args: argparse.Namespace) -> tuple[dict[str, Any], str, boo
         settings = load(*flags_of(args))
     except CannotConnect as exc:
         raise ReplayError(str(exc)) from None
+    if args.limit is not None and args.limit < 1:
+        raise ReplayError(f"--limit: {args.limit} is not 1 or more")
     converter = data_converter(settings.keys)
     if args.dir is not None:
         if not args.dir.is_dir():
@@ -136,11 +140,12 @@ async def run_replay(args: argparse.Namespace) -> tuple[dict[str, Any], str, boo
     failed = [r for r in rows if not r["ok"]]
     rate = events / seconds if seconds > 0 else 0.0
     lines = [f"{r['history']}  {'ok' if r['ok'] else 'FAIL: ' + r['failure']}" for r in rows]
-    lines.append(f"{len(rows)} histories, {events} events replayed in {seconds:.1f} s ({rate:,.0f} events/s): "
-                 + ("all replay" if not failed else f"{len(failed)} FAILED") if rows else "no history found")
+    lines.append(f"{len(rows)} {'history' if len(rows) == 1 else 'histories'}, {events} events replayed in {seconds:.1f} s "
+                 f"({rate:,.0f} events/s): " + ("all replay" if not failed else f"{len(failed)} FAILED") if rows
+                 else "no history found" + ("" if args.allow_empty else ": nothing was replayed (--allow-empty accepts that)"))
     doc = {"histories": rows, "replayed": len(rows), "failed": len(failed), "events": events, "seconds": round(seconds, 3),
            "events_per_second": round(rate)}
-    return doc, "\n".join(lines), not failed
+    return doc, "\n".join(lines), not failed and (bool(rows) or args.allow_empty)
 
 
 def _why(failure: BaseException) -> str:

@@ -109,8 +109,17 @@ def test_a_night_drill_flags_pages_only_email_reaches_and_stale_contacts(tmp_pat
     (["--severity", "sev9"], "escalator: error: --severity: unknown severity 'sev9' (sev1..sev4 or an alias of the policy)"),
     (["--severity", "sev1", "--plan", "gold"], "escalator: error: --plan: 'gold' is not a plan of the policy (have enterprise, premium, starter)"),
     (["--severity", "sev1", "--horizon", "2 business days"], "escalator: error: --horizon: give wall-clock time (e.g. 36h, 3 days), not business time"),
+    (["--severity", "sev1", "--horizon", "abc"], "escalator: error: --horizon: 'abc': 'abc' is not a duration (e.g. '2h', '30 minutes', "
+                                                 "'3 days', '4 business hours', '2 business days')"),
     (["--severity", "sev1", "--opened", "2026-11-30T09:00"], "escalator: error: --opened: '2026-11-30T09:00' has no UTC offset (e.g. 2026-11-30T09:00:00+01:00)"),
 ])
 def test_bad_drill_input_is_one_line(tmp_path: Path, args, line) -> None:
     done = _drill(tmp_path, *args)
     assert (done.returncode, done.stdout, done.stderr.strip()) == (2, "", line)
+
+
+def test_a_script_line_past_the_horizon_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "late.txt").write_text("+1d2h resolve\n")
+    done = _drill(tmp_path, "--severity", "sev1", "--horizon", "3h", "--script", str(tmp_path / "late.txt"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"escalator: error: {tmp_path / 'late.txt'}: line 1: +26h00 is past the horizon (+3h00): give a longer --horizon"

@@ -81,8 +81,9 @@ async def test_pack_verify_and_tampering(store, dev_env: WorkflowEnvironment, un
     assert manifest["chain"]["head"] == state.chain_head and manifest["chain"]["problems"] == []
     code, out, err = await escalator(dev_env, "evidence", "verify", str(pack), "--against-server")
     assert code == 0, out + err
-    assert out.splitlines()[-1] == "ok: every file matches the manifest and the chain is whole and matches the history"
+    assert out.splitlines()[-1] == f"ok: every file matches the manifest and the chain is whole; the history agrees up to event {state.event_seq}"
     assert f"the last at event {state.event_seq}" in out
+    assert "note: deliveries.json (the store's delivery log: recipients, answers) is covered by the manifest only" in out
 
     # One byte changed: caught by the manifest.
     flipped = tmp_path / "flipped.zip"
@@ -119,6 +120,30 @@ async def test_pack_verify_and_tampering(store, dev_env: WorkflowEnvironment, un
     code, out, _ = await escalator(dev_env, "evidence", "verify", str(rebuilt), "--against-server")
     assert code == 1
     assert f"FAIL server: event {state.event_seq} (responded): the history witnessed chain hash {state.chain_head[:16]}..." in out
+
+    # The tail cut off, the rest rebuilt: the history witnessed the last event before the pack was made.
+    with zipfile.ZipFile(pack) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    kept = json.loads(files["timeline.json"])[:1]
+    files["timeline.json"] = (json.dumps(kept) + "\n").encode()
+    cut = json.loads(files["manifest.json"])
+    cut["files"]["timeline.json"] = hashlib.sha256(files["timeline.json"]).hexdigest()
+    cut["chain"]["head"] = kept[0]["chain_sha256"]
+    files["manifest.json"] = json.dumps(cut).encode()
+    truncated = tmp_path / "truncated.zip"
+    with zipfile.ZipFile(truncated, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    code, out, _ = await escalator(dev_env, "evidence", "verify", str(truncated), "--against-server")
+    assert code == 1
+    assert "before the pack was made, and the pack ends at event 1: events were removed" in out
+
+    # A malformed pack is refused as one (exit 2), not judged.
+    malformed = tmp_path / "malformed.zip"
+    _rezip(pack, malformed, lambda name, data: b"[]" if name == "manifest.json" else data)
+    code, out, err = await escalator(dev_env, "evidence", "verify", str(malformed))
+    assert code == 2 and err.strip() == (f"escalator: error: {malformed}: not an evidence pack "
+                                         "(manifest.json needs files and chain objects, timeline.json a list of events)")
 
 
 async def test_bad_evidence_input_is_one_line(dev_env: WorkflowEnvironment, tmp_path: Path, store) -> None:

@@ -95,3 +95,17 @@ async def test_escalator_replay_fetches_running_tickets_from_the_server(store, d
     assert code == 0 and doc["failed"] == 0 and sorted(h["history"] for h in doc["histories"]) == [f"T-rp0-{unique}", f"T-rp1-{unique}"]
     code, _ = await replay("--ticket", f"T-none-{unique}")
     assert code == 2
+
+
+def test_nothing_to_replay_fails_unless_allowed(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    def replay(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "starter", "replay", "--dir", str(tmp_path), *args], capture_output=True, text=True)
+
+    done = replay()
+    assert done.returncode == 1 and done.stdout.strip() == "no history found: nothing was replayed (--allow-empty accepts that)"
+    assert replay("--allow-empty").returncode == 0
+    done = replay("--limit", "0")
+    assert done.returncode == 2 and done.stderr.strip() == "escalator: error: --limit: 0 is not 1 or more"

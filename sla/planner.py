@@ -189,10 +189,19 @@ def status_beat(policy: Policy, state: TicketState, record: ClockRecord, target:
         return obligation_id(state, record, kind if k == 1 else f"{kind}{k}")
 
     def next_unfired(kind: str) -> int | None:
-        k = 1
-        while oid(kind, k) in fired:
-            k += 1
-        return k if beat or k == 1 else None
+        # The first k not acted on. The ks acted on in a cycle are always 1..m (they fire in order,
+        # and a late update withdraws a tail of them), so it is found by doubling, then halving:
+        # a cadence left unanswered for days has hundreds, and trying each k in turn made the
+        # planner quadratic in them (a Sev-1 opened 12 days late stalled its workflow task).
+        if oid(kind, 1) not in fired:
+            return 1
+        low, high = 1, 2  # low acted on; high to be found not acted on
+        while oid(kind, high) in fired:
+            low, high = high, high * 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if oid(kind, middle) in fired else (low, middle)
+        return high if beat else None
 
     remind = next_unfired("breach")
     chase = next_unfired("escalate") if escalate and rules.escalate_to else None

@@ -8,7 +8,8 @@ explicit way to move it. Three modes, for the clocks running at the change (docs
   does not move, except by later pauses); clocks that start later (a reopen's new cycle, a
   handoff's pick-up, a new cadence) follow the new policy.
 - `forward`: the business time each running clock has used so far is kept, and the rest of
-  the new target runs from the change: a clock 3 business hours into a 4-hour target that the
+  the new target runs from the change (a clock whose target the new policy leaves as it is
+  keeps its deadline): a clock 3 business hours into a 4-hour target that the
   new policy makes 8 hours has 5 hours left. A warning whose share was used up before the
   change is not owed; a target used up is due at once.
 - `recompute`: every clock is re-planned from when it started under the new policy, as if the
@@ -82,10 +83,19 @@ def change_policy(old: Policy, new: Policy, state: TicketState, mode: ChangeMode
             record.basis = None  # no old target to keep or carry: the new policy's, from the start
         elif mode is ChangeMode.KEEP:
             record.basis = _kept(old, record, target)
-        else:
+        elif not _same_target(old, new, state, record, target):
             record.basis = _carried(old, record, target, now)
+        # forward, same target: nothing to carry; the deadline stays where it was
     after = deadlines(new, state)
     return [ClockMove(clock=name, before=due, after=after.get(name)) for name, due in before.items()]
+
+
+def _same_target(old: Policy, new: Policy, state: TicketState, record: ClockRecord, target: EffectiveTarget) -> bool:
+    """Whether the new policy holds the clock to the very target it has now (same duration, same
+    calendar): then carrying the time forward would change nothing but where the count restarts."""
+    fresh = effective_target(new, state, record.model_copy(update={"basis": None}))
+    return (fresh is not None and fresh.within == target.within and fresh.calendar == target.calendar
+            and new.calendar(fresh.calendar) == calendar_of(old, record, target))
 
 
 def _kept(old: Policy, record: ClockRecord, target: EffectiveTarget) -> ClockBasis:

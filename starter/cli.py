@@ -373,7 +373,7 @@ EXAMPLES = {
     "simulate": "escalator simulate --policy policies/2027-q1.toml --from 2026-10-01 --to 2026-10-31 --csv > what-if.csv",
     "drill": "escalator drill --severity sev1 --contacts policies/contacts.example.toml --script drill.txt --opened 2026-12-05T02:00:00+01:00",
     "evidence": "escalator evidence T-5f0c1d2e3a --out T-5f0c1d2e3a.zip   |   escalator evidence verify T-5f0c1d2e3a.zip --against-server",
-    "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --dry-run",
+    "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --by alice",
     "replay": "escalator replay --query \"ExecutionStatus = 'Running'\" --limit 500   |   escalator replay --dir tests/histories",
     "mail-intake": "escalator mail-intake --port 2525 --allow-from 10.0.0.5/32 --rules /etc/escalator/mail-rules.toml",
     "mail-user": "escalator mail-user add gateway --users-file /etc/escalator/mail-users.json",

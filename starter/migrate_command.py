@@ -43,7 +43,7 @@ def add_migrate_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--ticket", action="append", metavar="ID", help="one ticket (repeatable)")
     p.add_argument("--limit", type=int, metavar="N", help="at most N tickets (default all)")
     p.add_argument("--dry-run", action="store_true", help="print each ticket's deadlines before and after; send nothing")
-    p.add_argument("--by", default=os.environ.get("USER") or "escalator-migrate", help="who is moving them, for the timeline (default $USER)")
+    p.add_argument("--by", default=os.environ.get("ESCALATOR_BY"), help="who is moving them, for the timeline (required; env ESCALATOR_BY)")
 
 
 def _query(args: argparse.Namespace) -> str:
@@ -84,10 +84,19 @@ async def run_migrate(args: argparse.Namespace) -> tuple[dict[str, Any], str, bo
     """(JSON document, text, no ticket refused or failed)."""
     if args.limit is not None and args.limit < 1:
         raise MigrateError("--limit: give 1 or more")
+    problems = []
     try:
         new_policy, source, new_digest = read_policy(args.policy)
     except CommandError as exc:
-        raise MigrateError(str(exc)) from None
+        problems.append(str(exc))
+    by = (args.by or "").strip()
+    if not by and not args.dry_run:
+        problems.append("--by: say who moves the tickets (required, for the timeline; env ESCALATOR_BY)")
+    elif by.lower() == "root" or len(by) > 200:
+        problems.append("--by: name the person who does it, not root (at most 200 characters)")
+    if problems:
+        raise MigrateError("\n".join(problems))
+    args.by = by
     if (warning := _workers_differ(new_digest)) is not None:
         print(warning, file=sys.stderr)
     try:
@@ -100,8 +109,9 @@ async def run_migrate(args: argparse.Namespace) -> tuple[dict[str, Any], str, bo
     try:
         ids = await _tickets(client, args)
     except Exception as exc:  # the server's answer to a bad query (RPCError), one line
-        raise MigrateError(f"--tickets: {str(exc).splitlines()[0][:300]}") from None
-    progress = Progress(len(ids))
+        reason = str(exc).splitlines()[0][:300]
+        raise MigrateError(f"--tickets: the server refused the query {args.tickets!r} (inside {_query(args)!r}): {reason}") from None
+    progress = Progress(len(ids), "{} tickets so far")
     try:
         for ticket_id in ids:
             rows.append(await _one(client, ticket_id, new_policy, source, new_digest, mode, args, snapshots))

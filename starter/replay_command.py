@@ -48,8 +48,9 @@ def add_replay_arguments(p: argparse.ArgumentParser) -> None:
 class Progress:
     """A bar on a terminal; otherwise a line every 5 s (CI logs)."""
 
-    def __init__(self, total: int | None) -> None:
+    def __init__(self, total: int | None, done_what: str = "replayed {} histories so far") -> None:
         self.total, self.done, self.tty, self.last = total, 0, sys.stderr.isatty(), time.monotonic()
+        self.done_what = done_what
 
     def step(self) -> None:
         self.done += 1
@@ -58,7 +59,7 @@ class Progress:
             print(f"\r[{'#' * filled}{' ' * (30 - filled)}] {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
         elif time.monotonic() - self.last >= 5:
             self.last = time.monotonic()
-            print(f"replayed {self.done}{f'/{self.total}' if self.total else ''} histories so far", file=sys.stderr, flush=True)
+            print(self.done_what.format(f"{self.done}{f'/{self.total}' if self.total else ''}"), file=sys.stderr, flush=True)
 
     def end(self) -> None:
         if self.tty and self.total:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sla.policy import PolicySnapshot, take_snapshot
 from sla.ticket import ID_PATTERN, TicketOpened
-from sla.what_if import MESSAGE_KINDS, Incomplete, Outcome, messages_of, simulate
+from sla.what_if import MAX_STEPS, MESSAGE_KINDS, Incomplete, Outcome, messages_of, simulate
 from starter.policy_commands import CommandError, read_policy
 from starter.replay_command import Progress
 from store.replay_inputs import count_tickets, last_recorded, snapshot_body, stored_tickets
@@ -64,7 +64,7 @@ def _instant(text: str, name: str, end_of_day: bool = False) -> datetime:
         raise SimulateError(f"{name}: {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
     if value.tzinfo is None:
         raise SimulateError(f"{name}: {text!r} has no UTC offset (e.g. 2026-11-01T00:00:00+01:00)")
-    return value
+    return value.astimezone(UTC)  # the store compares instants in UTC (SQLite keeps them as UTC text)
 
 
 class _Snapshots:
@@ -107,7 +107,7 @@ def run_simulate(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     opened_from = _instant(args.opened_from, "--from") if args.opened_from else None
     opened_before = _instant(args.opened_to, "--to", end_of_day=True) if args.opened_to else None
     if opened_from and opened_before and opened_before <= opened_from:
-        raise SimulateError("--to: is before --from")
+        raise SimulateError("--to: the window is empty (--to must be after --from; a date --to includes that day)")
     as_of = _instant(args.as_of, "--as-of") if args.as_of else None
     new = _Snapshots(args.policy, "--policy")
     baseline = _Snapshots(args.baseline, "--baseline") if args.baseline else None
@@ -147,7 +147,7 @@ def _simulate_all(store, new: _Snapshots, baseline: _Snapshots | None, as_of, to
     """Every ticket under both policies, in ticket-id order whatever the number of processes."""
     rows, skipped, tickets = [], [], {}
     own: dict[str, PolicySnapshot | None] = {}
-    progress = Progress(total)
+    progress = Progress(total, "simulated {} tickets so far")
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) if jobs > 1 else None
     in_flight: deque = deque()
     chunk: list[tuple] = []
@@ -182,12 +182,16 @@ def _simulate_all(store, new: _Snapshots, baseline: _Snapshots | None, as_of, to
                 skipped.append({"ticket_id": ticket_id, "reason": str(exc)})
                 continue
             fresh = new.of(ticket.opened_at)
+            if (why := _cannot_run(old.policy, ticket, "baseline") or _cannot_run(fresh.policy, ticket, "new")) is not None:
+                progress.step()
+                skipped.append({"ticket_id": ticket_id, "reason": why})
+                continue
             old_key, new_key = f"old:{old.key}", f"new:{fresh.key}"
             policies.setdefault(old_key, old.policy)
             policies.setdefault(new_key, fresh.policy)
             tickets[ticket_id] = ticket
             chunk.append((ticket_id, ticket, messages, old_key, new_key, as_of))
-            if len(chunk) >= CHUNK:
+            if len(chunk) >= min(CHUNK, max(1, total // (4 * jobs))):  # small stores too are shared among the processes
                 submit()
                 collect(block_until=2 * jobs)  # a bounded window: memory holds a few chunks, not the store
         submit()
@@ -198,6 +202,16 @@ def _simulate_all(store, new: _Snapshots, baseline: _Snapshots | None, as_of, to
         progress.end()
     skipped.sort(key=lambda s: s["ticket_id"])
     return rows, skipped
+
+
+def _cannot_run(policy, ticket: TicketOpened, which: str) -> str | None:
+    """Why `policy` cannot run the ticket (a plan or category it lacks), as `migrate` refuses it;
+    None when it can. (The planner would quietly take a missing plan as one with no targets.)"""
+    if ticket.plan is not None and ticket.plan not in policy.plans:
+        return f"the {which} policy has no plan {ticket.plan!r}"
+    if ticket.category is not None and ticket.category not in policy.categories:
+        return f"the {which} policy has no category {ticket.category!r}"
+    return None
 
 
 class _Done:
@@ -258,10 +272,11 @@ def _report(args, new: _Snapshots, baseline: _Snapshots | None, as_of, rows: lis
 def _csv(rows: list, names: list[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["ticket_id", "customer", "severity", "changed"] + [f"{n}_{side}" for n in names for side in ("baseline", "new")])
+    writer.writerow(["ticket_id", "customer", "severity", "changed", "status_baseline", "status_new"]
+                    + [f"{n}_{side}" for n in names for side in ("baseline", "new")])
     for r in rows:
         b, n = _flat(r["baseline"]), _flat(r["new"])
-        writer.writerow([r["ticket_id"], r["customer"], r["severity"], "yes" if r["changed"] else "no"]
+        writer.writerow([r["ticket_id"], r["customer"], r["severity"], "yes" if r["changed"] else "no", r["baseline"].status, r["new"].status]
                         + [v for name in names for v in (b.get(name, 0), n.get(name, 0))])
     return out.getvalue().rstrip("\n")
 
@@ -275,6 +290,8 @@ def _text(doc, rows, names, totals, changed, skipped) -> str:
         diffs = [f"{name} {b.get(name, 0)} -> {n.get(name, 0)}" for name in names if b.get(name, 0) != n.get(name, 0)]
         if r["baseline"].status != r["new"].status:
             diffs.append(f"status {r['baseline'].status} -> {r['new'].status}")
+        if r["baseline"].cut or r["new"].cut:
+            diffs.append(f"CUT at {MAX_STEPS:,} steps (a ticket left open that long: give an earlier --as-of)")
         lines.append(f"{r['ticket_id']}  {r['customer']}  {r['severity']}  " + ("; ".join(diffs) if diffs else "unchanged"))
     if rows:
         width = max(len(n) for n in names) if names else 10
@@ -282,6 +299,8 @@ def _text(doc, rows, names, totals, changed, skipped) -> str:
         for name in names:
             before, after = totals["baseline"][name], totals["new"][name]
             lines.append(f"  {name.ljust(width)}{before:>10} {after:>10} {after - before:>+8}")
+    if not rows and not skipped:
+        lines.append("no ticket matched (customer ids are case-sensitive; --from/--to select by opening instant)")
     lines.append(f"{len(changed)} of {len(rows)} tickets change outcome" + (f": {', '.join(r['ticket_id'] for r in changed[:20])}"
                                                                            + (" ..." if len(changed) > 20 else "") if changed else ""))
     if skipped:

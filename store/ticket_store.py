@@ -133,7 +133,9 @@ def open_current(url: str) -> "TicketStore":
         raise StoreConfigError(f"{full} does not exist: no ticket store there (--database-url or DATABASE_URL names it)")
     current, head = revisions(full)
     if current != head:
-        raise StoreConfigError(f"the ticket store at {printable(full)} is at revision {current}, this needs {head}: run `escalator db upgrade`")
+        newer = current is not None and current > head  # revisions are numbered 0001, 0002, ...
+        raise StoreConfigError(f"the ticket store at {printable(full)} is at revision {current}, this needs {head}: "
+                               + ("the store is newer than this code: upgrade escalator" if newer else "run `escalator db upgrade`"))
     return TicketStore(full)
 
 

@@ -78,7 +78,8 @@ async def test_migrate_dry_run_then_for_real_then_again(store, dev_env: Workflow
         # 10 minutes were used before the change, so 50 are left from it (the change is a few seconds after `opened_at` + 10 min).
         assert opened_at + timedelta(minutes=60) <= due <= opened_at + timedelta(minutes=62)
 
-        code, out, err = await escalator(dev_env, "migrate", "--policy", str(new), "--mode", "keep", "--ticket", ids[0], "--ticket", "T-nope")
+        code, out, err = await escalator(dev_env, "migrate", "--policy", str(new), "--mode", "keep", "--ticket", ids[0], "--ticket", "T-nope",
+                                         "--by", "ops")
         assert code == 1
         assert f"{ids[0]}  already: already runs under this policy" in out
         assert "T-nope  refused: " in out and "1 refused" in out.splitlines()[-1]
@@ -97,3 +98,6 @@ async def test_migrate_refuses_a_bad_policy_before_connecting(tmp_path: Path, de
     assert err.startswith(f"escalator: error: {bad}: severities.sev2.targets.first_response.within")
     code, out, err = await escalator(dev_env, "migrate", "--policy", str(DEFAULT_POLICY), "--mode", "sideways")
     assert code == 2 and "argument --mode: invalid choice: 'sideways'" in err
+    for by in ("", "root"):
+        code, out, err = await escalator(dev_env, "migrate", "--policy", str(DEFAULT_POLICY), "--mode", "keep", "--by", by)
+        assert code == 2 and out == "" and err.startswith("escalator: error: --by: ")

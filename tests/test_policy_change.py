@@ -76,24 +76,20 @@ def test_forward_owes_no_warning_whose_share_was_used_before_the_change(default_
 
 
 def test_forward_counts_pauses_and_later_pauses_still_move_the_deadline(default_policy) -> None:
-    # Resolution (3 business days = 30 business hours; it pauses while waiting on the customer).
-    # Waiting Friday 17:00-Monday 09:00: 1 business hour used before the change on Saturday,
-    # which falls in the pause. The new policy keeps Sev-2's resolution, so forward must land
-    # where no change would: 29 hours left from Monday 09:00 -> 9 Monday, 10 Tuesday, 10
-    # Wednesday: Wednesday 18:00.
-    new = snapshot(policy_text()).policy
-    state, unchanged = sev2(), sev2()
-    waiting = datetime(2026, 11, 20, 17, 0, tzinfo=BERLIN)
-    for s in (state, unchanged):
-        apply_status_change(default_policy, s, StatusChange(status="waiting_on_customer", by="a"), waiting)
+    # Resolution pauses while waiting on the customer. Sev-2's resolution becomes 4 business days
+    # (40 business hours). Waiting Friday 17:00-Monday 09:00: 1 business hour used before the
+    # change on Saturday, which falls in the pause; 39 hours left from Monday 09:00 -> 9 Monday,
+    # 10 each Tuesday to Thursday: Thursday 2026-11-26 18:00.
+    text = policy_text().replace('targets.resolution = { within = "3 business days" }', 'targets.resolution = { within = "4 business days" }')
+    new = snapshot(text).policy
+    state = sev2()
+    apply_status_change(default_policy, state, StatusChange(status="waiting_on_customer", by="a"), datetime(2026, 11, 20, 17, 0, tzinfo=BERLIN))
     change_policy(default_policy, new, state, ChangeMode.FORWARD, SATURDAY_12)
     res = ClockName.RESOLUTION
     assert state.clocks[res].basis.spent_seconds == 3600
     assert deadlines(new, state)[res] is None  # paused: no deadline yet
-    for s in (state, unchanged):
-        s.clocks[res].pauses[-1].ended_at = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
-    wednesday_18 = datetime(2026, 11, 25, 18, 0, tzinfo=BERLIN)
-    assert deadlines(new, state)[res] == wednesday_18 == deadlines(default_policy, unchanged)[res]
+    state.clocks[res].pauses[-1].ended_at = datetime(2026, 11, 23, 9, 0, tzinfo=BERLIN)
+    assert deadlines(new, state)[res] == datetime(2026, 11, 26, 18, 0, tzinfo=BERLIN)
 
 
 def test_keep_holds_the_old_calendar_and_lets_later_clocks_follow_the_new_policy(default_policy) -> None:
@@ -204,3 +200,16 @@ async def test_change_policy_is_refused_for_the_same_policy_and_with_occurred_at
             await handle.execute_update(TicketWorkflow.change_policy,
                                         ChangePolicy(snapshot=new, mode="keep", by="ops", occurred_at=friday + timedelta(hours=1)))
         assert "occurred_at" in str(refused.value.cause)
+
+
+def test_forward_leaves_a_clock_whose_target_is_unchanged_where_it_was(default_policy) -> None:
+    # Resolution (3 business days) is the same in both policies: even overdue, its deadline does
+    # not move to the change (only first response's target changed).
+    new = snapshot(policy_text()).policy
+    state = sev2()
+    later = datetime(2026, 11, 30, 12, 0, tzinfo=BERLIN)  # past the resolution deadline, Wednesday 2026-11-25 16:00
+    before = deadlines(default_policy, state)[ClockName.RESOLUTION]
+    change_policy(default_policy, new, state, ChangeMode.FORWARD, later)
+    assert state.clocks[ClockName.RESOLUTION].basis is None
+    assert deadlines(new, state)[ClockName.RESOLUTION] == before
+    assert state.clocks[FR].basis is not None  # first response did change

@@ -161,7 +161,7 @@ async def test_simulate_stored_tickets_against_hand_checked_outcomes(stored_mont
     assert "T-A  ACME  sev2  breaches 0 -> 1; breaches.first_response 0 -> 1;" in text.stdout
     assert "T-B  ACME  sev3  unchanged" in text.stdout and "1 of 3 tickets change outcome: T-A" in text.stdout
     csv = _simulate(url, "--policy", str(policy), "--csv").stdout.splitlines()
-    assert csv[0].startswith("ticket_id,customer,severity,changed,breaches_baseline,breaches_new,")
+    assert csv[0].startswith("ticket_id,customer,severity,changed,status_baseline,status_new,breaches_baseline,breaches_new,")
     assert [line.split(",")[:4] for line in csv[1:]] == [["T-A", "ACME", "sev2", "yes"], ["T-B", "ACME", "sev3", "no"],
                                                          ["T-C", "ACME", "sev2", "no"]]
 
@@ -189,7 +189,8 @@ async def test_a_ticket_without_its_snapshot_is_skipped_with_the_reason(stored_m
 
 @pytest.mark.parametrize(("args", "line"), [
     (["--from", "2026-13-01"], "escalator: error: --from: '2026-13-01' is not a date (month must be in 1..12)"),
-    (["--from", "2026-11-02", "--to", "2026-11-01"], "escalator: error: --to: is before --from"),
+    (["--from", "2026-11-02", "--to", "2026-11-01"],
+     "escalator: error: --to: the window is empty (--to must be after --from; a date --to includes that day)"),
     (["--as-of", "2026-11-01T10:00:00"], "escalator: error: --as-of: '2026-11-01T10:00:00' has no UTC offset (e.g. 2026-11-01T00:00:00+01:00)"),
     (["--csv", "--json"], "escalator: error: --csv and --json: give one"),
     (["--customer", "ACME Corp"], "escalator: error: --customer: 'ACME Corp' is not a customer id (letters, digits and . _ : -)"),
@@ -209,3 +210,22 @@ def test_a_bad_policy_or_a_missing_store_is_named(tmp_path) -> None:
     done = _simulate(f"sqlite:///{tmp_path / 'none.db'}", "--policy", str(DEFAULT_POLICY))
     assert done.returncode == 2 and "does not exist: no ticket store there" in done.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+async def test_windows_are_instants_and_a_plan_the_policy_lacks_is_skipped(stored_month, tmp_path) -> None:
+    url = stored_month.url
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    (opened,) = db.execute("SELECT opened_at FROM tickets WHERE ticket_id = 'T-A'").fetchone()
+    opened = datetime.fromisoformat(opened).replace(tzinfo=ZoneInfo("UTC")).astimezone(BERLIN)  # stored as UTC text
+    base = ["--baseline", str(DEFAULT_POLICY), "--json"]
+    around = ["--from", (opened - timedelta(minutes=1)).isoformat(), "--to", (opened + timedelta(minutes=1)).isoformat()]
+    assert json.loads(_simulate(url, "--policy", str(DEFAULT_POLICY), *base, *around).stdout)["simulated"] == 3
+    after = ["--from", (opened + timedelta(minutes=1)).isoformat()]  # an offset of +01:00: the same instant in UTC is an hour earlier
+    assert json.loads(_simulate(url, "--policy", str(DEFAULT_POLICY), *base, *after).stdout)["simulated"] == 0
+
+    with db:
+        db.execute("UPDATE ticket_events SET detail = json_set(detail, '$.plan', 'enterprise') WHERE ticket_id = 'T-B' AND kind = 'opened'")
+    gold = tmp_path / "gold.toml"
+    gold.write_text(DEFAULT_POLICY.read_text().replace("[plans.enterprise]", "[plans.gold]").replace("enterprise = 200", "gold = 200"))
+    doc = json.loads(_simulate(url, "--policy", str(gold), *base).stdout)
+    assert doc["skipped"] == [{"ticket_id": "T-B", "reason": "the new policy has no plan 'enterprise'"}] and doc["simulated"] == 2

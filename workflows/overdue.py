@@ -31,9 +31,10 @@ class TicketOverdue:
 
     def _act_in_digest(self, late: list[Obligation], now: datetime) -> None:
         roles_of = {ob.id: self._apply(ob) for ob in late}
+        # The planner sees the ones taken as acted on. Grown as they are taken, not rebuilt each
+        # round: a Sev-1 found 12 days late has over a thousand missed beats, one round each.
+        taken = [FiredObligation(id=oid, kind="taken", due=now, fired_at=now) for oid in roles_of]
         while True:
-            # The planner sees the ones taken as acted on.
-            taken = [FiredObligation(id=oid, kind="taken", due=now, fired_at=now) for oid in roles_of]
             probe = self._state.model_copy(update={"fired": self._state.fired + taken})
             more = [ob for ob in plan(self._policy, probe, now)
                     if (now - ob.due).total_seconds() > LATE_AFTER_SECONDS and ob.id not in roles_of]
@@ -41,6 +42,7 @@ class TicketOverdue:
                 break
             late = late + more
             roles_of |= {ob.id: self._apply(ob) for ob in more}
+            taken += [FiredObligation(id=ob.id, kind="taken", due=now, fired_at=now) for ob in more]
         quiet = superseded(late)
         sent = {ob.id: [] if ob.id in quiet else roles_of[ob.id] for ob in late}
         for digest in digests(self._state.ticket.ticket_id, late, sent):

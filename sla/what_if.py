@@ -46,7 +46,7 @@ class Outcome(BaseModel):
     escalations: int = 0
     pages: dict[str, int] = Field(default_factory=dict, description="Notifications per role (obligations and announcements).")
     post_incident_items: int = 0
-    post_incident_overdue: int = 0
+    post_incident_missed: int = Field(default=0, description="Post-incident deadlines (review, RCA, actions) that passed undone.")
     refused: int = Field(default=0, description="Recorded messages this policy's rules refuse (e.g. a step it does not have).")
     status: str = "open"
     cut: bool = Field(default=False, description="Stopped at MAX_STEPS.")
@@ -54,7 +54,7 @@ class Outcome(BaseModel):
     def key(self) -> tuple:
         """What is compared to say an outcome changed (status too: a ticket that no longer closes)."""
         return (sorted(self.breaches.items()), self.warnings, self.escalations, sorted(self.pages.items()),
-                self.post_incident_items, self.post_incident_overdue, self.refused, self.status)
+                self.post_incident_items, self.post_incident_missed, self.refused, self.status)
 
 
 def _split(text: str | None) -> list[str]:
@@ -143,7 +143,7 @@ def simulate(policy: Policy, ticket: TicketOpened, messages: list[tuple[datetime
         state.fired.append(FiredObligation(id=nxt.id, kind=nxt.kind.value, clock=nxt.clock, due=nxt.due, fired_at=nxt.due, roles=roles))
         pages.update(roles)
         if "/post_incident/" in nxt.id:  # reminders before a review, RCA or action is due, and its miss
-            outcome.post_incident_overdue += nxt.id.endswith("/missed")
+            outcome.post_incident_missed += nxt.id.endswith("/missed")
         elif nxt.kind is ObligationKind.BREACH and nxt.clock is not None:
             breaches[nxt.clock.value] += 1
         elif nxt.kind is ObligationKind.WARNING:

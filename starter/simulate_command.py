@@ -242,7 +242,7 @@ METRICS = ("breaches", "warnings", "escalations", "pages", "post_incident_items"
 def _flat(o: Outcome) -> dict[str, int]:
     """An outcome as named counts (breaches and pages per clock and role, and in all)."""
     flat = {"breaches": sum(o.breaches.values()), "warnings": o.warnings, "escalations": o.escalations, "pages": sum(o.pages.values()),
-            "post_incident_items": o.post_incident_items, "post_incident_missed": o.post_incident_overdue, "refused": o.refused}
+            "post_incident_items": o.post_incident_items, "post_incident_missed": o.post_incident_missed, "refused": o.refused}
     flat |= {f"breaches.{clock}": n for clock, n in o.breaches.items()}
     flat |= {f"pages.{role}": n for role, n in o.pages.items()}
     return flat

@@ -201,14 +201,17 @@ async def _against_server(args, manifest, timeline, contents, last: int, problem
     doc["witnessed"], doc["checked_up_to"] = len(witnessed), max(inside, default=0)
     lines.append(f"server: the history witnesses the chain at {len(witnessed)} point(s)"
                  + (f", the last at event {max(witnessed)}" if witnessed else ""))
+    removed = any("events were removed" in p for p in problems)
     if not witnessed:
         notes.append("the history witnesses no chain head yet (no update answered, no continue-as-new, not closed): "
                      "nothing in the timeline could be compared with the server")
-    elif max(inside, default=0) < last:
-        notes.append(f"events {max(inside, default=0) + 1}..{last} come after the last head the history witnessed: "
+    elif not inside and not removed:
+        notes.append(f"no head the history witnessed falls within the pack's events 1..{last}: they are checked by the chain and the manifest only")
+    elif inside and max(inside) < last:
+        notes.append(f"events {max(inside) + 1}..{last} come after the last head the history witnessed within the pack (event {max(inside)}): "
                      "they are checked by the chain and the manifest only")
     later = [seq for seq in witnessed if seq > last]
-    if later and not any("events were removed" in p for p in problems):
+    if later and not removed:
         notes.append(f"the ticket went on after the pack was made: the history has events up to {max(later)}, the pack ends at {last}")
     # The history files: each must be the server's history of that run (a prefix, for a run still going).
     server = {run_id: json.loads(history.to_json()).get("events", []) for run_id, history in histories}

@@ -131,7 +131,8 @@ async def run_migrate(args: argparse.Namespace) -> tuple[dict[str, Any], str, bo
 def _line(row: dict[str, Any]) -> str:
     moves = "; ".join(f"{m['clock']}: {_fmt_iso(m['before'])} -> {_fmt_iso(m['after'])}" for m in row.get("deadlines", []))
     if row["outcome"] in ("moved", "would_move"):
-        return f"{row['ticket_id']}  {row['outcome'].replace('_', ' ')}  {moves or 'no running clock'}"
+        same = all(m["before"] == m["after"] for m in row.get("deadlines", []))
+        return f"{row['ticket_id']}  {row['outcome'].replace('_', ' ')}  {moves or 'no running clock'}" + ("  (deadlines unchanged)" if same and moves else "")
     return f"{row['ticket_id']}  {row['outcome']}: {row['reason']}"
 
 

@@ -265,6 +265,9 @@ def _report(args, new: _Snapshots, baseline: _Snapshots | None, as_of, rows: lis
         "simulated": len(rows), "changed": len(changed), "skipped": skipped,
     }
     if args.csv:
+        if skipped:  # the CSV has a row per simulated ticket: the others are said on stderr
+            print(f"{len(skipped)} ticket(s) skipped: " + "; ".join(f"{s['ticket_id']}: {s['reason']}" for s in skipped[:20])
+                  + (" ..." if len(skipped) > 20 else ""), file=sys.stderr)
         return doc, _csv(rows, names)
     return doc, _text(doc, rows, names, totals, changed, skipped)
 
@@ -306,7 +309,9 @@ def _text(doc, rows, names, totals, changed, skipped) -> str:
     if skipped:
         reasons = Counter(s["reason"] for s in skipped)
         lines.append(f"{len(skipped)} skipped:")
-        lines += [f"  {n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+        for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            ids = [s["ticket_id"] for s in skipped if s["reason"] == reason]
+            lines.append(f"  {n} x {reason}: {', '.join(ids[:10])}" + (" ..." if len(ids) > 10 else ""))
     return "\n".join(lines)
 
 

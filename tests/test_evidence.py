@@ -137,6 +137,7 @@ async def test_pack_verify_and_tampering(store, dev_env: WorkflowEnvironment, un
     code, out, _ = await escalator(dev_env, "evidence", "verify", str(truncated), "--against-server")
     assert code == 1
     assert "before the pack was made, and the pack ends at event 1: events were removed" in out
+    assert "come after the last head" not in out and "went on after the pack" not in out
 
     # A malformed pack is refused as one (exit 2), not judged.
     malformed = tmp_path / "malformed.zip"

@@ -175,7 +175,9 @@ async def test_a_ticket_without_its_snapshot_is_skipped_with_the_reason(stored_m
     assert done.returncode == 0, done.stderr
     assert "1 skipped:" in done.stdout
     assert "1 x the store does not hold the policy it opened with (opened before store revision 0005, " \
-           "or while the store was down): give --baseline" in done.stdout
+           "or while the store was down): give --baseline: T-B" in done.stdout
+    csv = _simulate(url, "--policy", str(new_policy(tmp_path)), "--csv")
+    assert len(csv.stdout.splitlines()) == 3 and csv.stderr.startswith("1 ticket(s) skipped: T-B: the store does not hold")
     # With --baseline every ticket runs under the given file instead.
     done = _simulate(url, "--policy", str(new_policy(tmp_path)), "--baseline", str(DEFAULT_POLICY), "--json")
     doc = json.loads(done.stdout)

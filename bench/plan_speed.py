@@ -53,15 +53,12 @@ def plan_microseconds(rounds: int) -> tuple[float, int]:
 
 
 async def bare_workflow_microseconds(count: int) -> float:
-    import shutil
-    import sys
-    from pathlib import Path
-
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
-    beside = Path(sys.executable).parent / "temporal"
-    server = str(beside) if beside.exists() else shutil.which("temporal")
+    from starter.dev import local_binary
+
+    server = local_binary("temporal")
     async with await WorkflowEnvironment.start_local(dev_server_existing_path=server, dev_server_log_level="error") as env:
         async with Worker(env.client, task_queue="bench", workflows=[BareWorkflow]):
             await env.client.execute_workflow(BareWorkflow.run, id=f"warm-{uuid.uuid4()}", task_queue="bench")

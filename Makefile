@@ -27,7 +27,7 @@ test: $(VENV)/.installed
 histories: $(VENV)/.installed
 	$(BIN)/python -m tests.record_histories $(SCENARIOS)
 
-## make bench: run the benchmarks in bench/ (about 40 minutes; docs/performance.md says what each measures).
+## make bench: run the benchmarks in bench/ (about 60 minutes; docs/performance.md says what each measures).
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.plan_speed
 	$(BIN)/python -m bench.history_cost
@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.worker_memory
 	$(BIN)/python -m bench.api_latency
 	$(BIN)/python -m bench.simulate_speed $(if $(BENCH_POSTGRES_URL),--postgres $(BENCH_POSTGRES_URL))
+	$(BIN)/python -m bench.report_speed $(if $(BENCH_POSTGRES_URL),--postgres $(BENCH_POSTGRES_URL))
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -376,3 +376,23 @@ class EventBatch(BaseModel):
 TicketContinued.model_rebuild()
 Notification.model_rebuild()
 SnapshotRequest.model_rebuild()
+
+
+class ReviewOrder(BaseModel):
+    """A scheduled review to build and send (workflows/review.py -> activities/reviews.py): only
+    names cross Temporal, never the report itself (payloads land in history, limited to 2 MB)."""
+
+    kind: str = Field(description="monthly-report | weekly-review | open-post-incident")
+    to: list[str] = Field(min_length=1, description="roles of the contacts file")
+    made_at: datetime = Field(description="the instant the review is made for: its period follows from it")
+
+
+class ReviewSent(BaseModel):
+    """What a review's activity did: the period, deliveries sent / already sent / failed, the report's counts."""
+
+    period: str
+    sent: int = 0
+    already_sent: int = 0
+    failed: int = 0
+    no_contact: list[str] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from sla.calendar import ALWAYS, ALWAYS_OPEN, BusinessCalendar
 from sla.durations import Duration, Delay
+from sla.goals import Goals
 from sla.severity import Severity
 from sla.ticket import ClockName, TicketStatus
 
@@ -273,6 +274,7 @@ class Policy(_Strict):
     escalation: dict[Severity, list[EscalationStep]] = Field(default_factory=dict)
     status_updates: StatusUpdateRules = Field(default_factory=StatusUpdateRules)
     post_incident: PostIncidentRules = Field(default_factory=PostIncidentRules)
+    goals: Goals = Field(default_factory=Goals, description="What `escalator report` holds the period to (sla/goals.py).")
     tiers: dict[Name, TierRules] = Field(default_factory=dict, description="Support tiers, lowest first (functional escalation).")
     management: ManagementRules = Field(default_factory=ManagementRules)
     # Without the table, no ledger is kept (as before it existed): no plans, nobody told.

@@ -37,6 +37,8 @@ from starter.mail_commands import add_mail_commands, run_mail_command
 from starter.replay_command import add_replay_arguments, main_replay
 from starter.migrate_command import add_migrate_arguments, main_migrate
 from starter.simulate_command import add_simulate_arguments, main_simulate
+from starter.report_command import add_report_arguments, main_report
+from starter.schedule_command import add_schedule_arguments, main_schedule
 from starter.evidence_command import add_evidence_arguments, main_evidence
 from starter.drill_command import add_drill_arguments, main_drill
 from starter.temporal_commands import add_temporal_commands, run_temporal_command
@@ -309,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", parents=[with_json], help="what-if: a new policy over the stored tickets, old vs new outcomes (no Temporal needed)")
     add_simulate_arguments(p)
 
+    p = sub.add_parser("report", parents=[with_json],
+                       help="first response, resolution, breach, CSAT and reopen figures over a period, against the policy's [goals] (table, --csv, --json, --html)")
+    add_report_arguments(p)
+
+    p = sub.add_parser("schedule", help="scheduled reviews on Temporal Schedules: monthly-report, weekly-review, open-post-incident")
+    add_schedule_arguments(p, common)
+
     p = sub.add_parser("evidence", parents=[common, store_options],
                        help="a ticket's evidence pack (timeline with its hash chain, deliveries, history, policy); `evidence verify FILE.zip` checks one")
     add_evidence_arguments(p)
@@ -371,6 +380,8 @@ EXAMPLES = {
     "log-time": "escalator log-time T-5f0c1d2e3a --minutes 25 --by alice",
     "hours": "escalator hours ACME --year 2026",
     "simulate": "escalator simulate --policy policies/2027-q1.toml --from 2026-10-01 --to 2026-10-31 --csv > what-if.csv",
+    "report": "escalator report --from 2026-10-01 --to 2026-10-31 --by week,severity --html october.html",
+    "schedule": "escalator schedule create weekly-review --to support_manager --cron '0 8 * * MON' --tz Europe/Berlin   |   escalator schedule trigger weekly-review",
     "drill": "escalator drill --severity sev1 --contacts policies/contacts.example.toml --script drill.txt --opened 2026-12-05T02:00:00+01:00",
     "evidence": "escalator evidence T-5f0c1d2e3a --out T-5f0c1d2e3a.zip   |   escalator evidence verify T-5f0c1d2e3a.zip --against-server",
     "migrate": "escalator migrate --policy policies/2027-q1.toml --mode forward --tickets \"Severity = 'sev2'\" --by alice",
@@ -716,6 +727,10 @@ def main(argv: list[str] | None = None) -> int:
         return main_migrate(args)
     if args.command == "simulate":
         return main_simulate(args)
+    if args.command == "report":
+        return main_report(args)
+    if args.command == "schedule":
+        return main_schedule(args)
     if args.command == "evidence":
         return main_evidence(args)
     if args.command == "drill":

@@ -19,7 +19,7 @@ import re
 import sys
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sla.policy import PolicySnapshot, take_snapshot
 from sla.ticket import ID_PATTERN, TicketOpened
 from sla.what_if import MAX_STEPS, MESSAGE_KINDS, Incomplete, Outcome, messages_of, simulate
+from starter.periods import parse_instant
 from starter.policy_commands import CommandError, read_policy
 from starter.replay_command import Progress
 from store.replay_inputs import count_tickets, last_recorded, snapshot_body, stored_tickets
@@ -51,20 +52,10 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _instant(text: str, name: str, end_of_day: bool = False) -> datetime:
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        try:
-            day = date.fromisoformat(text)
-        except ValueError as exc:
-            raise SimulateError(f"{name}: {text!r} is not a date ({exc})") from None
-        start = datetime.combine(day, time(0), tzinfo=UTC)
-        return start + timedelta(days=1) if end_of_day else start
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise SimulateError(f"{name}: {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
-    if value.tzinfo is None:
-        raise SimulateError(f"{name}: {text!r} has no UTC offset (e.g. 2026-11-01T00:00:00+01:00)")
-    return value.astimezone(UTC)  # the store compares instants in UTC (SQLite keeps them as UTC text)
+        return parse_instant(text, name, end_of_day)
+    except ValueError as exc:
+        raise SimulateError(str(exc)) from None
 
 
 class _Snapshots:

@@ -1,6 +1,10 @@
 """The ticket store's tables (SQLAlchemy Core); migrations/ creates and evolves them."""
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, false
+
+from sla.ticket_facts import COUNTED
+
+MEASURED = ("first_response", "resolution")  # the clocks whose measure a ticket's facts keep
 
 metadata = MetaData()
 
@@ -17,6 +21,29 @@ tickets = Table(
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("policy_snapshot", String(80)),  # the snapshot it opened with: policy_snapshots.snapshot_id (revision 0005)
+    # Its facts for reports (sla/ticket_facts.py, revision 0007): the measured clocks ...
+    *[Column(f"{clock}_{part}", DateTime(timezone=True) if part == "at" else Integer)
+      for clock in MEASURED for part in ("seq", "at", "elapsed_s", "business_s", "paused_s")],
+    Column("auto_solved", Boolean),
+    Column("csat_seq", Integer),
+    Column("csat_score", String(8)),
+    # ... and what is counted (breaches and withdrawn breaches per clock, warnings, reopens, escalations by kind).
+    *[Column(name, Integer, nullable=False, server_default="0") for name in COUNTED],
+    Index("ix_tickets_opened_at", "opened_at"),
+)
+
+post_incident_items = Table(
+    "post_incident_items", metadata,
+    # A ticket's review, RCA and corrective actions as its timeline tells them (revision 0007).
+    Column("ticket_id", String(128), primary_key=True),
+    Column("item", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # review | rca | action
+    Column("title", String(300)),
+    Column("owner", String(128)),
+    Column("due", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+    Column("waived", Boolean, nullable=False, server_default=false()),
+    Index("ix_post_incident_items_due", "due"),
 )
 
 policy_snapshots = Table(

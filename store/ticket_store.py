@@ -19,11 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from store import ledger
+from store import facts, ledger
 from store.schema import deliveries, policy_snapshots, ticket_events, tickets
 from sla.messages import EventBatch, HoursCrossed
 
 LEDGER_EVENT = "support_hours_deducted"
+FACTS_REVISION = "0007"  # the revision that added each ticket's facts (store/facts.py)
 
 
 class Written(NamedTuple):
@@ -114,6 +115,13 @@ def upgrade(url: str) -> tuple[str | None, str | None]:
     before, _ = revisions(url)
     command.upgrade(_alembic_config(url), "head")
     after, _ = revisions(url)
+    if before is not None and before < FACTS_REVISION <= (after or ""):
+        # The columns are new: fill them from the timelines already stored.
+        store = TicketStore(engine_url(url))
+        try:
+            facts.rebuild(store.engine, store._insert)
+        finally:
+            store.close()
     return before, after
 
 
@@ -202,6 +210,9 @@ class TicketStore:
             self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
         ).all()
         new = {row[0] for row in inserted}
+        delta = facts.fold(_utc(t.opened_at), [e for e in batch.events if e.event_id in new])
+        if delta.counts or delta.items or delta.first_response or delta.resolution or delta.csat:
+            facts.merge(conn, self._insert, t.ticket_id, delta)
         crossed = [c for e in batch.events if e.kind == LEDGER_EVENT and e.event_id in new for c in ledger.record(conn, self._insert, t, e)]
         return Written(len(inserted), crossed)
 

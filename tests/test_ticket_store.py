@@ -32,8 +32,8 @@ def batch(*kinds: str, start: int = 1, status: str = "open") -> EventBatch:
 def test_migrations_run_from_empty(database_url: str) -> None:
     assert revisions(database_url)[0] is None
     before, after = upgrade(database_url)
-    assert (before, after) == (None, "0006")
-    assert upgrade(database_url) == ("0006", "0006")  # a second run changes nothing
+    assert (before, after) == (None, "0007")
+    assert upgrade(database_url) == ("0007", "0007")  # a second run changes nothing
     store = TicketStore(database_url)
     try:
         names = set(inspect(store.engine).get_table_names())
@@ -104,7 +104,7 @@ def test_an_older_store_gains_recorded_at_and_keeps_its_events(database_url: str
             )
     finally:
         old.close()
-    assert upgrade(database_url) == ("0001", "0006")
+    assert upgrade(database_url) == ("0001", "0007")
     store = TicketStore(database_url)
     try:
         late = batch("responded", start=2)

@@ -18,11 +18,13 @@ from connection.client import add_arguments as add_temporal_arguments
 from connection.client import load as load_connection
 from connection.profile import ConnectionFlags
 from activities.policy_snapshot import PolicySnapshots
+from activities.reviews import ReviewSender
 from store.ticket_store import TicketStore, engine_url, revisions, upgrade
 from activities.timeline_store import TimelineWriter
 from policies import DEFAULT_POLICY
 from workflows.contract import TASK_QUEUE
 from workflows.sandbox import workflow_runner
+from workflows.review import ScheduledReviewWorkflow
 from workflows.ticket import TicketWorkflow
 from worker.health import operations_app, readiness, serve, worker_runtime
 from worker.logs import configure_logging
@@ -49,11 +51,13 @@ def build_worker(
     snapshots.warm()
     notify = notify or Notifier(store, notifier or NotifierSettings(), timeline=writer).notify
     record_events = record_events or writer.record_ticket_events
+    # Scheduled reviews (workflows/review.py) read the store and the same policy and contacts.
+    reviews = ReviewSender(store, policy_path or Path(str(DEFAULT_POLICY)), notifier or NotifierSettings())
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[TicketWorkflow],
-        activities=[snapshots.snapshot_policy, notify, record_events],
+        workflows=[TicketWorkflow, ScheduledReviewWorkflow],
+        activities=[snapshots.snapshot_policy, notify, record_events, reviews.send_review],
         workflow_runner=workflow_runner() if sandboxed else UnsandboxedWorkflowRunner(),
         **options,
     )

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from sla import lifecycle, policy_change
+    from sla import lifecycle, policy_change, ticket_facts
     from sla.messages import (
         Acknowledge, AcknowledgePage, AddAction, ChangePolicy, CompleteObligation, Csat, CustomerMessage, DesignateCommander,
         EscalateToManagement, HandOff, JumpToStep, LogTime, PostStatusUpdate, RecordRca, RecordReview, Reopen, Resolve, Respond,
@@ -80,8 +80,18 @@ class TicketInbox:
         lifecycle.check_respond(self._state, r)
 
     def _apply_respond(self, r: Respond, at: datetime) -> None:
+        first = self._state.clocks.get(ClockName.FIRST_RESPONSE)
+        meets_first = first is not None and first.running
         lifecycle.apply_respond(self._policy, self._state, r, at)
-        self._event("responded", at=at, by=r.by.strip(), message_id=r.message_id)
+        measured = self._measured(ClockName.FIRST_RESPONSE, at) if meets_first else {}
+        self._event("responded", at=at, by=r.by.strip(), message_id=r.message_id, **measured)
+
+    def _measured(self, clock: ClockName, at: datetime) -> dict:
+        """The clock's measure for reports (sla/ticket_facts.py), as details of the event that met it.
+        Behind a patch: events of older runs keep the details they were chained with."""
+        if not workflow.patched("report-measures"):
+            return {}
+        return ticket_facts.clock_measure(self._policy, self._state, clock, at) or {}
 
     def _check_set_status(self, r: StatusChange, now: datetime) -> None:
         lifecycle.check_status_change(self._state, r)
@@ -104,7 +114,7 @@ class TicketInbox:
 
     def _apply_resolve(self, r: Resolve, at: datetime) -> None:
         lifecycle.apply_resolve(self._policy, self._state, at)
-        self._event("resolved", at=at, by=r.by.strip(), resolution=r.resolution)
+        self._event("resolved", at=at, by=r.by.strip(), resolution=r.resolution, **self._measured(ClockName.RESOLUTION, at))
         self._open_post_incident(at)
         self._resolve_pages()
 

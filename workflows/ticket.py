@@ -165,6 +165,8 @@ class TicketWorkflow(TicketDoors, TicketInbox, TicketOutbox, TicketTimeline, Tic
         extra = {"digest": True} if digest else {}
         if superseded:
             extra["superseded"] = True  # a warning whose breach went out in the same digest
+        if ob.kind is ObligationKind.AUTO_SOLVE:
+            extra.update(self._measured(ClockName.RESOLUTION, ob.due))
         self._event(ob.kind.value, at=ob.due, obligation=ob.id, clock=ob.clock.value if ob.clock else None,
                     summary=ob.summary, delivered=delivered, notified=",".join(roles) or None, **extra)
         workflow.logger.info("obligation acted on", extra={"obligation": ob.id, "due": ob.due.isoformat(), "digest": digest})

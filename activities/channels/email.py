@@ -46,7 +46,25 @@ def render(to: str, message: OutboundMessage, sender: str) -> EmailMessage:
 
 
 async def send(to: str, message: OutboundMessage, smtp: SmtpSettings) -> str:
-    mail = render(to, message, smtp.sender)
+    return await _submit(render(to, message, smtp.sender), to, smtp)
+
+
+async def send_report(to: str, subject: str, text: str, attachment: tuple[str, str] | None, smtp: SmtpSettings, message_id: str) -> str:
+    """A scheduled review: `text` as the body, `attachment` (file name, HTML page) attached; same
+    errors as `send`. `message_id` (the delivery's key) lets receivers drop a duplicate."""
+    mail = EmailMessage()
+    mail["From"] = _header(smtp.sender)
+    mail["To"] = _header(to)
+    mail["Subject"] = _header(subject[:200])
+    mail["Message-ID"] = _header(f"<{message_id.replace('/', '.')}@escalator>")
+    mail.set_content(text + "\n")
+    if attachment is not None:
+        name, page = attachment
+        mail.add_attachment(page.encode("utf-8"), maintype="text", subtype="html", filename=name)
+    return await _submit(mail, to, smtp)
+
+
+async def _submit(mail: EmailMessage, to: str, smtp: SmtpSettings) -> str:
     try:
         await aiosmtplib.send(
             mail, hostname=smtp.host, port=smtp.port, start_tls=smtp.starttls, use_tls=smtp.use_tls,

@@ -38,3 +38,15 @@ async def send(channel: str, message: OutboundMessage, webhook_url: str | None, 
     response = await post(webhook_url, content=json.dumps(blocks(message)).encode(),
                           headers={"content-type": "application/json"}, allow_private=allow_private)
     return f"HTTP {response.status_code} {response.text[:20]}"
+
+
+async def send_summary(channel: str, title: str, text: str, webhook_url: str | None, *, allow_private: bool) -> str:
+    """A scheduled review's summary as a Slack message (a header and the lines, as plain text)."""
+    if not webhook_url:
+        raise PermanentDeliveryError(f"Slack webhook URL for {channel} is not set (the contact's secret_env names an empty variable)")
+    body = {"text": escape(f"{title}\n{text}"), "blocks": [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "```" + escape(text)[:2900] + "```"}},
+    ]}
+    response = await post(webhook_url, content=json.dumps(body).encode(), headers={"content-type": "application/json"}, allow_private=allow_private)
+    return f"HTTP {response.status_code} {response.text[:20]}"

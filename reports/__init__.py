@@ -1,0 +1,1 @@
+"""Reports over the ticket store: the aggregates, their rendering, the scheduled reviews (docs/reports.md)."""

@@ -1,0 +1,80 @@
+"""One report over a period: the groups asked for, the whole period, the goals, and the chart data.
+
+`build` runs the aggregates of reports/queries.py in one read transaction and returns a `Report`
+that every renderer (table, CSV, JSON, HTML) and the scheduled reviews work from.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from reports import queries
+from sla.goals import GoalResult, evaluate
+from sla.policy import Policy
+from sla.report_metrics import GroupMetrics
+from sla.severity import Severity
+from sla.ticket import ClockName
+
+
+class Report(BaseModel):
+    """A report: `groups` by the groupings asked for, `overall` for the period, `goals` judged on it,
+    `weekly` (week x severity) and `frt_histogram` for the charts, `frt_targets` per severity (seconds)."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime
+    by: list[str]
+    policy: str
+    groups: list[GroupMetrics]
+    overall: GroupMetrics
+    goals: list[GoalResult]
+    weekly: list[GroupMetrics] = []
+    frt_histogram: dict[str, list[int]] = {}
+    frt_targets: dict[str, int] = {}
+
+    @property
+    def misses(self) -> list[GoalResult]:
+        return [g for g in self.goals if g.met is False]
+
+
+def last_full_month(today: date) -> tuple[date, date]:
+    """[first day of last month, first day of this month): the default period."""
+    first = today.replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1), first
+
+
+def _empty() -> GroupMetrics:
+    from sla.report_metrics import ClockOutcomes, Distribution
+    return GroupMetrics(key={}, tickets=0, first_response=Distribution(), first_response_business=Distribution(),
+                        resolution=Distribution(), resolution_business=Distribution(),
+                        first_response_clock=ClockOutcomes(), resolution_clock=ClockOutcomes())
+
+
+def build(engine: Engine, policy: Policy, start: datetime, end: datetime, by: tuple[str, ...] = (),
+          as_of: datetime | None = None, charts: bool = False) -> Report:
+    """The report of the tickets opened in [start, end) (UTC instants). Post-incident items count
+    as owed once due by `as_of` (default: now, but not after `end` + 1 year). `charts` adds the
+    week x severity groups and the FRT histogram. SQLAlchemyError when the store cannot be read."""
+    unknown = [b for b in by if b not in queries.GROUPINGS]
+    if unknown:
+        raise ValueError(f"--by: {', '.join(unknown)} is not a grouping (use {', '.join(queries.GROUPINGS)})")
+    as_of = as_of or datetime.now(UTC)
+    with engine.connect() as conn, conn.begin():
+        groups = queries.aggregate(conn, tuple(by), start, end, as_of) if by else []
+        overall = (queries.aggregate(conn, (), start, end, as_of) or [_empty()])[0]
+        severity_groups = queries.aggregate(conn, ("severity",), start, end, as_of)
+        weekly = queries.aggregate(conn, ("week", "severity"), start, end, as_of) if charts else []
+        histogram = queries.frt_histogram(conn, start, end) if charts else {}
+    by_severity = {Severity(g.key["severity"]): g for g in severity_groups}
+    targets = {}
+    for severity, rules in policy.severities.items():
+        rule = rules.targets.get(ClockName.FIRST_RESPONSE)
+        if rule is not None:
+            calendar = policy.calendar(rule.calendar or policy.default_calendar)
+            targets[severity.value] = rule.within.seconds(calendar.business_day_seconds)
+    return Report(start=start, end=end, as_of=as_of, by=list(by), policy=f"{policy.name} {policy.version}",
+                  groups=groups if by else [overall], overall=overall, goals=evaluate(policy.goals, overall, by_severity),
+                  weekly=weekly, frt_histogram=histogram, frt_targets=targets)

@@ -1,0 +1,111 @@
+"""`escalator report`: the figures teams are judged by, over the ticket store (docs/reports.md).
+
+Tickets opened in the period (default: the last full month, UTC) are grouped `--by` month, week,
+severity, plan and/or customer; each group's first response and resolution times, breach rates,
+CSAT, reopen and auto-solve rates, escalations and post-incident on-time rates are computed by
+SQL (reports/queries.py) and judged against the policy's `[goals]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from reports.queries import GROUPINGS
+from reports.render import as_csv, as_json, as_table
+from reports.report import build, last_full_month
+from starter.periods import parse_instant
+from starter.policy_commands import CommandError, read_policy
+from store.ticket_store import StoreConfigError, open_current, printable
+
+
+class ReportError(Exception):
+    """The report cannot be made (bad input, no store, an old schema): one line."""
+
+
+def add_report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="opened_from", metavar="DATE", help="tickets opened on or after DATE (YYYY-MM-DD, UTC) or an ISO instant (default: the first day of last month)")
+    p.add_argument("--to", dest="opened_to", metavar="DATE", help="tickets opened up to DATE inclusive (YYYY-MM-DD, UTC) or before an ISO instant (default: the last day of last month)")
+    p.add_argument("--by", action="append", default=[], metavar="GROUPING",
+                   help=f"group by {', '.join(GROUPINGS)}; repeat or comma-separate to combine (--by month,severity)")
+    p.add_argument("--policy", default=os.environ.get("ESCALATOR_POLICY"), metavar="FILE",
+                   help="the policy whose [goals] and targets the report uses (env ESCALATOR_POLICY; default: the bundled one)")
+    p.add_argument("--as-of", metavar="ISO", help="post-incident items count as owed once due by this instant (default: now)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--csv", action="store_true", help="one CSV row per group on stdout (seconds and fractions)")
+    out.add_argument("--html", metavar="FILE", help="write one self-contained HTML page with charts to FILE (nothing fetched when opened)")
+
+
+def _groupings(values: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values:
+        for name in filter(None, (v.strip().lower() for v in value.split(","))):
+            if name not in GROUPINGS:
+                raise ReportError(f"--by: {name!r} is not a grouping (use {', '.join(GROUPINGS)})")
+            if name in out:
+                raise ReportError(f"--by: {name} is given twice")
+            out.append(name)
+    return tuple(out)
+
+
+def run_report(args: argparse.Namespace):
+    """(the Report, what to print on stdout); ReportError on bad input or an unreadable store."""
+    by = _groupings(args.by)
+    try:
+        if args.opened_from or args.opened_to:
+            if not (args.opened_from and args.opened_to):
+                raise ReportError("--from and --to go together (without both: the last full month)")
+            start = parse_instant(args.opened_from, "--from")
+            end = parse_instant(args.opened_to, "--to", end_of_day=True)
+        else:
+            first, last = last_full_month(datetime.now(UTC).date())
+            start, end = (datetime.combine(d, time(0), tzinfo=UTC) for d in (first, last))
+        as_of = parse_instant(args.as_of, "--as-of") if args.as_of else None
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    if end <= start:
+        raise ReportError("--to: the period is empty (--to must be after --from; a date --to includes that day)")
+    try:
+        policy, _, _ = read_policy(args.policy)
+    except CommandError as exc:
+        raise ReportError(f"--policy: {exc}") from None
+    if args.html:
+        target = Path(args.html)
+        if target.is_dir() or not target.parent.is_dir():
+            raise ReportError(f"--html: {args.html} is not a file in an existing directory")
+    try:
+        store = open_current(args.database_url)
+    except StoreConfigError as exc:
+        raise ReportError(str(exc)) from None
+    try:
+        report = build(store.engine, policy, start, end, by, as_of=as_of, charts=bool(args.html))
+    except SQLAlchemyError as exc:
+        raise ReportError(f"cannot read the ticket store at {printable(args.database_url)}: {type(exc).__name__}") from None
+    finally:
+        store.close()
+    if args.html:
+        from reports import html as html_report  # matplotlib: imported only for the page (about 0.5 s)
+
+        page = html_report.render(report)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(target)  # never a half-written page under the asked name
+        return report, f"wrote {target} ({len(page.encode()) // 1024} KiB, {report.overall.tickets} tickets, {len(report.misses)} goal(s) missed)\n"
+    if args.json:
+        return report, as_json(report) + "\n"
+    return report, as_csv(report) if args.csv else as_table(report)
+
+
+def main_report(args: argparse.Namespace) -> int:
+    try:
+        _, text = run_report(args)
+    except ReportError as exc:
+        print(f"escalator: error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0

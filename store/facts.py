@@ -1,0 +1,99 @@
+"""Each ticket's facts for reports, kept in its row as its timeline is written (sla/ticket_facts.py).
+
+`merge` runs in the transaction that adds a batch's events, on the events new to the store, so
+a retried batch adds nothing; `rebuild` folds every stored timeline again (after the upgrade to
+revision 0007, which added the columns, and whenever the rule of a fact changes).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, case, func, or_, select, update
+
+from sla.ticket_facts import COUNTED, FactsDelta, Measured, fold
+from store.schema import MEASURED, post_incident_items, ticket_events, tickets
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _measured(clock: str, m: Measured, wins) -> dict:
+    """SET expressions that take the measure when `wins` (a condition on the row as it was)."""
+    values = {"seq": m.seq, "at": _utc(m.at), "elapsed_s": m.elapsed_s, "business_s": m.business_s, "paused_s": m.paused_s}
+    return {f"{clock}_{part}": case((wins, value), else_=tickets.c[f"{clock}_{part}"]) for part, value in values.items()}
+
+
+def merge(conn: Connection, insert, ticket_id: str, delta: FactsDelta) -> None:
+    """Merge a batch's facts into the ticket's row (which exists: the batch upserted it first).
+    Every SET reads the row as it was before the statement, so one UPDATE applies all rules."""
+    changes: dict = {name: tickets.c[name] + n for name, n in delta.counts.items()}
+    if delta.first_response is not None:
+        seq = tickets.c.first_response_seq
+        changes |= _measured("first_response", delta.first_response, or_(seq.is_(None), seq > delta.first_response.seq))
+    if delta.resolution is not None:
+        seq = tickets.c.resolution_seq
+        wins = or_(seq.is_(None), seq < delta.resolution.seq)
+        changes |= _measured("resolution", delta.resolution, wins)
+        changes["auto_solved"] = case((wins, delta.resolution.auto), else_=tickets.c.auto_solved)
+    if delta.csat is not None:
+        seq, score = delta.csat
+        wins = or_(tickets.c.csat_seq.is_(None), tickets.c.csat_seq < seq)
+        changes["csat_seq"] = case((wins, seq), else_=tickets.c.csat_seq)
+        changes["csat_score"] = case((wins, score), else_=tickets.c.csat_score)
+    if changes:
+        conn.execute(update(tickets).where(tickets.c.ticket_id == ticket_id).values(changes))
+    for item, fact in delta.items.items():
+        row = {"ticket_id": ticket_id, "item": item, "kind": fact.kind, "title": fact.title, "owner": fact.owner,
+               "due": _utc(fact.due), "done_at": _utc(fact.done_at), "waived": bool(fact.waived)}
+        stmt = insert(post_incident_items).values(row)
+        kept = {name: func.coalesce(stmt.excluded[name], post_incident_items.c[name]) for name in ("title", "owner", "due", "done_at")}
+        if fact.waived:
+            kept["waived"] = True
+        conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id", "item"], set_=kept))
+
+
+def cleared() -> dict:
+    """Every fact column back to its value before any event."""
+    return {f"{clock}_{part}": None for clock in MEASURED for part in ("seq", "at", "elapsed_s", "business_s", "paused_s")} | {
+        "auto_solved": None, "csat_seq": None, "csat_score": None} | {name: 0 for name in COUNTED}
+
+
+class _Event:
+    __slots__ = ("seq", "at", "kind", "detail")
+
+    def __init__(self, seq, at, kind, detail) -> None:
+        self.seq, self.at, self.kind, self.detail = seq, _utc(at), kind, detail
+
+
+def rebuild(engine: Engine, insert, progress: bool = True, chunk: int = 2000) -> int:
+    """Fold every stored timeline into its ticket's facts again; returns the tickets done.
+    Reads the events ticket by ticket in chunks (memory stays flat); progress to stderr every 5 s."""
+    with engine.begin() as conn:
+        conn.execute(update(tickets).values(cleared()))
+        conn.execute(post_incident_items.delete())
+    with engine.connect() as conn:
+        ids = [row[0] for row in conn.execute(select(tickets.c.ticket_id).order_by(tickets.c.ticket_id))]
+    done, shown = 0, time.monotonic()
+    for start in range(0, len(ids), chunk):
+        some = ids[start:start + chunk]
+        with engine.begin() as conn:
+            opened = dict(conn.execute(select(tickets.c.ticket_id, tickets.c.opened_at).where(tickets.c.ticket_id.in_(some))).all())
+            rows = conn.execute(select(ticket_events.c.ticket_id, ticket_events.c.seq, ticket_events.c.at, ticket_events.c.kind,
+                                       ticket_events.c.detail).where(ticket_events.c.ticket_id.in_(some))
+                                .order_by(ticket_events.c.ticket_id, ticket_events.c.seq)).all()
+            by_ticket: dict[str, list[_Event]] = {}
+            for r in rows:
+                by_ticket.setdefault(r.ticket_id, []).append(_Event(r.seq, r.at, r.kind, r.detail))
+            for ticket_id, events in by_ticket.items():
+                merge(conn, insert, ticket_id, fold(_utc(opened[ticket_id]), events))
+        done += len(some)
+        if progress and time.monotonic() - shown > 5:
+            print(f"ticket facts: {done}/{len(ids)} tickets", file=sys.stderr, flush=True)
+            shown = time.monotonic()
+    return done

@@ -1,0 +1,127 @@
+"""Scheduled reviews on a real dev server: `escalator schedule create|list|trigger|delete`, a worker
+running the ScheduledReview workflow, and a local SMTP receiver that gets the mail with its page."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from email import policy as email_policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from temporalio.testing import WorkflowEnvironment
+
+from activities.channels.email import SmtpSettings
+from activities.notify import NotifierSettings
+from reports.reviews import period_of
+from sla.messages import EventBatch, TicketEvent
+from sla.ticket import TicketOpened
+from tests.receivers import free_port
+from worker.main import build_worker
+
+pytestmark = pytest.mark.devserver
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+async def escalator(env: WorkflowEnvironment, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "starter", *args, "--address", env.client.service_client.config.target_host,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _last_week(store) -> tuple[str, datetime]:
+    """Two Sev-1 tickets and a Sev-2 opened in the last full week, one Sev-1 the week before; one
+    Sev-1 with its review overdue. Returns the week's name and its Monday."""
+    period, monday, _ = period_of("weekly-review", datetime.now(UTC))
+    rows = [("W1", "sev1", monday + timedelta(days=1)), ("W2", "sev1", monday + timedelta(days=2)), ("W3", "sev2", monday + timedelta(days=3)),
+            ("W0", "sev1", monday - timedelta(days=3))]
+    batches = []
+    for tid, severity, opened in rows:
+        events = [(opened, "opened", {}), (opened + timedelta(minutes=20), "responded", {})]
+        if tid == "W1":  # breached its first response, solved, its review is overdue
+            events += [(opened + timedelta(hours=2), "breach", {"clock": "first_response", "obligation": "W1/first_response/1/breach"}),
+                       (opened + timedelta(hours=3), "resolved", {}),
+                       (opened + timedelta(hours=3), "post_incident_due", {"item": "review", "due": (opened + timedelta(hours=75)).isoformat()})]
+        ticket = TicketOpened(ticket_id=tid, customer="ACME", title=tid, severity=severity, opened_at=opened)
+        batches.append(EventBatch(ticket=ticket, status="open", severity=severity, events=[
+            TicketEvent(event_id=f"{tid}/{i}", seq=i, at=at, recorded_at=at, kind=k, detail=d) for i, (at, k, d) in enumerate(events, 1)]))
+    store.record_batches(batches)
+    return period, monday
+
+
+async def test_a_triggered_weekly_review_is_mailed_once_per_period(store, dev_env: WorkflowEnvironment, tmp_path: Path, unique: str) -> None:
+    period, _ = _last_week(store)
+    contacts = tmp_path / "contacts.toml"
+    contacts.write_text('[[contacts]]\nrole = "support_manager"\nchannel = "email"\naddress = "manager@example.com"\nreviewed_on = 2026-11-01\n'
+                        '[[contacts]]\nrole = "support_manager"\nchannel = "pagerduty"\naddress = "svc"\nreviewed_on = 2026-11-01\n')
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    queue, schedule_id = f"tq-{unique}", f"weekly-{unique}"
+    settings = NotifierSettings(contacts_path=contacts, smtp=SmtpSettings(host="127.0.0.1", port=controller.port, sender="escalator@example.com"))
+    try:
+        async with build_worker(dev_env.client, queue, store=store, notifier=settings):
+            code, out, err = await escalator(dev_env, "schedule", "create", "weekly-review", "--to", "support_manager,nobody_here",
+                                             "--id", schedule_id, "--task-queue", queue, "--tz", "Europe/Berlin")
+            assert code == 0, err
+            assert f"created schedule {schedule_id}: weekly-review to support_manager, nobody_here at '0 8 * * MON' (Europe/Berlin)" in out
+            code, out, err = await escalator(dev_env, "schedule", "list", "--json")
+            mine = [s for s in json.loads(out)["schedules"] if s["id"] == schedule_id]
+            assert mine and mine[0]["kind"] == "weekly-review" and mine[0]["next"] and mine[0]["last"] is None
+
+            code, out, err = await escalator(dev_env, "schedule", "trigger", schedule_id)
+            assert code == 0, err
+            assert f"for period {period}: sent 1, already sent 0, failed 0; no e-mail, Slack or console contact for nobody_here" in out
+            code, out, err = await escalator(dev_env, "schedule", "trigger", schedule_id, "--json")
+            assert code == 0, err
+            doc = json.loads(out)
+            assert (doc["sent"], doc["already_sent"]) == (0, 1)  # the same period: not sent twice
+            assert doc["counts"] == {"sev1_tickets": 2, "sev1_breaches": 1, "sev2_tickets": 1, "sev2_breaches": 0, "open_post_incident": 1}
+    finally:
+        controller.stop()
+        await escalator(dev_env, "schedule", "delete", schedule_id)
+    assert len(inbox.messages) == 1
+    recipients, content = inbox.messages[0]
+    mail = email.message_from_bytes(content, policy=email_policy.default)
+    assert recipients == ["manager@example.com"]
+    assert mail["Subject"].strip() == f"Weekly review {period}: 2 Sev-1, 1 Sev-2, 1 open post-incident item(s)"
+    body = mail.get_body(("plain",)).get_content()
+    # Against the week before (one Sev-1): +1 Sev-1, +1 breached.
+    assert "sev1: 2 tickets (+1 on the week before), 1 breached (+1)" in body
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"weekly-review-{period}.html"
+    page = attachment.get_content()
+    assert f"<h1>Weekly review {period}</h1>" in page and "W1" in page and "overdue" in page
+
+
+async def test_schedule_errors_are_one_line(dev_env: WorkflowEnvironment, unique: str) -> None:
+    code, out, err = await escalator(dev_env, "schedule", "create", "weekly-review", "--to", "Support Manager")
+    assert code == 2 and "--to: 'Support Manager' is not a role name" in err and err.count("\n") == 1
+    code, _, err = await escalator(dev_env, "schedule", "create", "monthly-report", "--to", "x", "--cron", "0 8 1 *")
+    assert code == 2 and "--cron: '0 8 1 *' has 4 field(s); a cron has 5" in err
+    code, _, err = await escalator(dev_env, "schedule", "create", "monthly-report", "--to", "x", "--tz", "Mars/Olympus")
+    assert code == 2 and "--tz: 'Mars/Olympus' is not an IANA time zone" in err
+    code, _, err = await escalator(dev_env, "schedule", "create", "monthly-report", "--to", "x", "--cron", "0 8 1 * NOPE", "--id", f"bad-{unique}")
+    assert code == 1 and "the server refused the schedule" in err and err.count("\n") == 1
+    code, _, err = await escalator(dev_env, "schedule", "trigger", f"none-{unique}")
+    assert code == 1 and f"no schedule 'none-{unique}'" in err
+    code, _, err = await escalator(dev_env, "schedule", "delete", f"none-{unique}")
+    assert code == 1 and f"no schedule 'none-{unique}'" in err
+    code, _, _ = await escalator(dev_env, "schedule", "create", "open-post-incident", "--to", "x", "--id", f"twice-{unique}")
+    assert code == 0
+    code, _, err = await escalator(dev_env, "schedule", "create", "open-post-incident", "--to", "x", "--id", f"twice-{unique}")
+    assert code == 1 and f"a schedule 'twice-{unique}' exists: delete it first" in err
+    assert (await escalator(dev_env, "schedule", "delete", f"twice-{unique}"))[0] == 0

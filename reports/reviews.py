@@ -19,7 +19,6 @@ from datetime import UTC, datetime, time, timedelta
 from pydantic import BaseModel
 from sqlalchemy import Engine, select
 
-from reports import html as html_report
 from reports.render import duration, goal_line, percent
 from reports.report import build, last_full_month
 from sla.policy import Policy
@@ -61,6 +60,8 @@ def period_of(kind: str, now: datetime) -> tuple[str, datetime, datetime]:
 def build_review(kind: str, engine: Engine, policy: Policy, now: datetime) -> Review:
     """The review of `kind` as made at `now`; ValueError for an unknown kind."""
     period, start, end = period_of(kind, now)
+    from reports import html as html_report  # matplotlib: only when a review is built
+
     if kind == "monthly-report":
         report = build(engine, policy, start, end, ("severity",), as_of=now, charts=True)
         o = report.overall
@@ -137,6 +138,8 @@ def _open_items(engine: Engine, period: str, now: datetime) -> Review:
 
 
 def _page(title: str, heads: list[str], rows: list[tuple], more: list[tuple] | None = None) -> str:
+    from reports.html import STYLE
+
     e = html.escape
 
     def table(hs, rs) -> str:
@@ -148,4 +151,4 @@ def _page(title: str, heads: list[str], rows: list[tuple], more: list[tuple] | N
         body += "<h2>Open post-incident items</h2>" + (table(["owner", "ticket", "severity", "kind", "item", "due (UTC)", "state"], more)
                                                         if more else "<p>None.</p>")
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
-            f"<style>{html_report.STYLE}</style></head><body><h1>{e(title)}</h1>{body}</body></html>\n")
+            f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>{body}</body></html>\n")

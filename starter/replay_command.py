@@ -28,6 +28,7 @@ from temporalio.worker import Replayer
 from connection.client import CannotConnect, connect, flags_of, load
 from connection.codec import data_converter
 from workflows.sandbox import workflow_runner
+from workflows.review import ScheduledReviewWorkflow
 from workflows.ticket import TicketWorkflow
 
 
@@ -121,7 +122,7 @@ async def run_replay(args: argparse.Namespace) -> tuple[dict[str, Any], str, boo
         source = _from_server(client, args)
     # The core would print each nondeterminism as a WARN line on stdout; this command reports them itself.
     quiet = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
-    replayer = Replayer(workflows=[TicketWorkflow], data_converter=converter, workflow_runner=workflow_runner(), runtime=quiet)
+    replayer = Replayer(workflows=[TicketWorkflow, ScheduledReviewWorkflow], data_converter=converter, workflow_runner=workflow_runner(), runtime=quiet)
     rows, events, progress, started = [], 0, Progress(total), time.monotonic()
     try:
         async for name, history in source:

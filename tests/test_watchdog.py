@@ -117,9 +117,15 @@ async def test_a_ticket_opened_while_every_worker_is_down_counts_as_overdue(dev_
     # No worker ever ran it: it has no NextDueAt, only its start time.
     await TicketClient(dev_env.client, task_queue=queue).open(TicketOpened(
         ticket_id=f"T-{unique}", customer="ACME", title="t", severity=Severity.SEV1, opened_at=datetime.now(UTC)))
+    # A scheduled review waiting on the same queue is not a ticket: it does not count.
+    from workflows.review import WORKFLOW_REVIEW, ReviewRequest
+
+    review = await dev_env.client.start_workflow(WORKFLOW_REVIEW, ReviewRequest(kind="weekly-review", to=["x"]), id=f"review-{unique}",
+                                                 task_queue=queue)
     await asyncio.sleep(2.5)
     done = await asyncio.to_thread(subprocess.run, [
         sys.executable, "-m", "starter", "watchdog", "--once", "--address", dev_env.client.service_client.config.target_host,
         "--task-queue", queue, "--late-after", "1s", "--database-url", store.url], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert f"1 open ticket(s) overdue by more than 1 s: no worker is acting on them (oldest T-{unique}" in done.stderr
+    await review.terminate("test over")

@@ -32,6 +32,7 @@ from worker.health import operations_app, serve
 from worker.logs import configure_logging
 from worker.main import connect_instrumented, open_store
 from worker.settings import ConfigError, WorkerSettings, setting_problems
+from workflows.contract import WORKFLOW_TYPE
 from workflows.search_attributes import NEXT_DUE_AT, SLA_STATE
 
 log = structlog.get_logger("escalator.watchdog")
@@ -66,7 +67,8 @@ class Watchdog:
         cutoff = (now - self.late_after).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         # Overdue: past its NextDueAt, or never run by any worker (a worker sets SlaState on its
         # first task; a ticket opened while every worker was down has neither).
-        query = (f"TaskQueue = '{self.task_queue}' AND ExecutionStatus = 'Running' AND ({NEXT_DUE_AT.name} < '{cutoff}' "
+        # Tickets only: a scheduled review on the same queue has no SlaState and may retry for a day.
+        query = (f"WorkflowType = '{WORKFLOW_TYPE}' AND TaskQueue = '{self.task_queue}' AND ExecutionStatus = 'Running' AND ({NEXT_DUE_AT.name} < '{cutoff}' "
                  f"OR ({SLA_STATE.name} IS NULL AND StartTime < '{cutoff}'))")
         try:
             late = (await self.client.count_workflows(query)).count

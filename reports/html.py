@@ -46,15 +46,20 @@ def _by_week(report: Report, severity: str, value) -> list[float | None]:
 def _line_chart(report: Report, title: str, ylabel: str, value, scale: float = 1.0) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     weeks = _weeks(report)
+    drawn = False
     for severity, colour in SEVERITY_COLOURS.items():
         ys = [None if v is None else v * scale for v in _by_week(report, severity, value)]
         if any(y is not None for y in ys):
             ax.plot(weeks, [float("nan") if y is None else y for y in ys], marker="o", color=colour, label=severity)
+            drawn = True
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.set_xlabel("week (Monday)")
     ax.tick_params(axis="x", labelrotation=30)
-    ax.legend(fontsize="small")
+    if drawn:
+        ax.legend(fontsize="small")
+    else:  # e.g. no ticket was rated: say so rather than draw empty axes
+        ax.text(0.5, 0.5, "no data in the period", transform=ax.transAxes, ha="center", va="center", color="#777")
     ax.grid(alpha=.3)
     return _svg(fig)
 

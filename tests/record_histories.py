@@ -252,6 +252,28 @@ async def sev1_continued_as_new(env: WorkflowEnvironment, task_queue: str):
 
 
 # Worker setups other than the default: a slow store, a policy with a low continue-as-new limit.
+async def sev2_measured_reopened(env: WorkflowEnvironment, task_queue: str):
+    """Under the report-measures patch: the first response, a wait on the customer, a solve, a reopen
+    and the last solve each record their clock's measure (docs/reports.md)."""
+    opened = TicketOpened(ticket_id="T-replay-measured", customer="ACME", title="Exports fail", severity="sev2",
+                          opened_at=await env.get_current_time())
+    handle = await env.client.start_workflow(TicketWorkflow.run, opened, id=opened.ticket_id, task_queue=task_queue)
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.respond, Respond(by="erin"))
+    await handle.execute_update(TicketWorkflow.set_status, StatusChange(status="waiting_on_customer", by="erin"))
+    await env.sleep(timedelta(hours=3))
+    await handle.execute_update(TicketWorkflow.customer_message, CustomerMessage(message_id="logs"))
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="erin"))
+    await env.sleep(timedelta(hours=2))
+    await handle.execute_update(TicketWorkflow.customer_message, CustomerMessage(message_id="again"))
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(TicketWorkflow.resolve, Resolve(by="erin"))
+    await handle.execute_update(TicketWorkflow.record_csat, Csat(score="4"))
+    await handle.result()
+    return handle
+
+
 def _low_limit_policy() -> Path:
     from policies import DEFAULT_POLICY
 
@@ -277,6 +299,7 @@ SCENARIOS = {
     "sev1_outbox": sev1_outbox,
     "sev3_slow_store": sev3_slow_store,
     "sev1_continued_as_new": sev1_continued_as_new,
+    "sev2_measured_reopened": sev2_measured_reopened,
 }
 
 

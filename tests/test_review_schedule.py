@@ -125,3 +125,36 @@ async def test_schedule_errors_are_one_line(dev_env: WorkflowEnvironment, unique
     code, _, err = await escalator(dev_env, "schedule", "create", "open-post-incident", "--to", "x", "--id", f"twice-{unique}")
     assert code == 1 and f"a schedule 'twice-{unique}' exists: delete it first" in err
     assert (await escalator(dev_env, "schedule", "delete", f"twice-{unique}"))[0] == 0
+
+
+def test_the_monthly_report_and_the_open_items_as_reviews(store, default_policy) -> None:
+    from reports.reviews import build_review
+
+    now = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)  # Monday 08:00 in Berlin
+    assert period_of("monthly-report", now)[0] == "2026-10" and period_of("weekly-review", now)[0] == "2026-W44"
+    opened = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
+    events = [(opened, "opened", {}), (opened + timedelta(minutes=30), "responded", {}), (opened + timedelta(hours=5), "resolved", {}),
+              (opened + timedelta(hours=5), "post_incident_due", {"item": "review", "due": (now + timedelta(days=1)).isoformat()}),
+              (opened + timedelta(hours=5), "post_incident_due", {"item": "rca", "due": (now + timedelta(days=5)).isoformat()}),
+              (opened + timedelta(hours=6), "action_added", {"item": "action-1", "title": "Alert on card declines", "owner": "bob",
+                                                            "due": (now - timedelta(days=1)).isoformat()}),
+              (opened + timedelta(hours=6), "action_added", {"item": "action-2", "title": "Runbook", "owner": "bob",
+                                                            "due": (now - timedelta(days=2)).isoformat()}),
+              (opened + timedelta(hours=7), "action_done", {"item": "action-2"})]
+    ticket = TicketOpened(ticket_id="M1", customer="ACME", title="M1", severity="sev1", opened_at=opened)
+    store.record_batches([EventBatch(ticket=ticket, status="solved", severity="sev1", events=[
+        TicketEvent(event_id=f"M1/{i}", seq=i, at=at, recorded_at=at, kind=k, detail=d) for i, (at, k, d) in enumerate(events, 1)])])
+
+    monthly = build_review("monthly-report", store.engine, default_policy, now)
+    # One Sev-1: answered in 30 min (goal met), solved in 5h (MTTR goal met); no ratings, no reopens.
+    assert monthly.period == "2026-10" and monthly.counts == {"tickets": 1, "goals_missed": 0}
+    assert monthly.text.startswith("1 tickets opened in 2026-10; first response median 30m, MTTR 5h00m")
+    assert "<svg" in monthly.html and monthly.subject == "Support report 2026-10: 0 goal(s) missed"
+
+    items = build_review("open-post-incident", store.engine, default_policy, now)
+    # Outstanding by now + 2 days: action-1 (bob, overdue a day) and the review (due tomorrow); the RCA is
+    # due in 5 days (not yet), action-2 is done.
+    assert items.counts == {"outstanding": 2, "overdue": 1}
+    assert items.text.splitlines() == ["2 outstanding post-incident item(s): 1 overdue, 1 due within 2 days",
+                                       "  (no owner: the incident's commander): 1", "  bob: 1"]
+    assert "Alert on card declines" in items.html and "Runbook" not in items.html

@@ -90,11 +90,12 @@ def _frt_chart(report: Report) -> str:
 def render(report: Report) -> str:
     """The whole page."""
     e = html.escape
-    groups = [columns(g) for g in report.groups]
+    shown = report.groups + ([report.overall] if report.by and len(report.groups) > 1 else [])  # and a total row
+    groups = [columns(g) for g in shown]
     heads = ["group", "tickets", "FRT median", "FRT p90", "FRT mean", "FRT business median", "TTR median", "TTR p90", "MTTR",
              "FR breach", "resolution breach", "still running", "CSAT (rated)", "reopen", "auto-solved", "review on time", "RCA on time"]
     rows = []
-    for g, c in zip(report.groups, groups):
+    for g, c in zip(shown, groups):
         cells = [" / ".join(g.key.values()) or "all tickets", str(g.tickets), duration(g.first_response.median), duration(g.first_response.p90),
                  duration(g.first_response.mean), duration(g.first_response_business.median), duration(g.resolution.median),
                  duration(g.resolution.p90), duration(g.resolution.mean), percent(c["frt_breach_rate"]), percent(c["ttr_breach_rate"]),

@@ -82,7 +82,10 @@ def as_table(report: Report) -> str:
             f"{'MTTR':>8}{'FR brch':>8}{'res brch':>9}{'run':>5}{'CSAT':>7}{'(n)':>6}{'reopen':>8}{'auto':>7}{'esc/t':>6}{'rev ok':>8}{'RCA ok':>8}")
     lines = [f"Report {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d} (tickets opened in the period, UTC), policy {report.policy}",
              "", head, "-" * len(head)]
-    for g in report.groups:
+    totals = [report.overall] if report.by and len(report.groups) > 1 else []  # a total line under the groups
+    for g in report.groups + totals:
+        if g is report.overall and totals:
+            lines.append("-" * len(head))
         esc = sum(g.escalations.values()) / g.tickets if g.tickets else 0
         lines.append(
             f"{_label(g)[:27]:<28}{g.tickets:>8}{duration(g.first_response.median):>9}{duration(g.first_response.p90):>8}"

@@ -19,6 +19,9 @@ from sla.severity import Severity
 from sla.ticket import ClockName
 
 
+GOAL_MEDIANS = ("first_response_elapsed_s",)
+
+
 class Report(BaseModel):
     """A report: `groups` by the groupings asked for, `overall` for the period, `goals` judged on it,
     `weekly` (week x severity) and `frt_histogram` for the charts, `frt_targets` per severity (seconds)."""
@@ -62,12 +65,13 @@ def build(engine: Engine, policy: Policy, start: datetime, end: datetime, by: tu
     if unknown:
         raise ValueError(f"--by: {', '.join(unknown)} is not a grouping (use {', '.join(queries.GROUPINGS)})")
     as_of = as_of or datetime.now(UTC)
-    with engine.connect() as conn, conn.begin():
-        groups = queries.aggregate(conn, tuple(by), start, end, as_of) if by else []
-        overall = (queries.aggregate(conn, (), start, end, as_of) or [_empty()])[0]
-        severity_groups = queries.aggregate(conn, ("severity",), start, end, as_of)
-        weekly = queries.aggregate(conn, ("week", "severity"), start, end, as_of) if charts else []
-        histogram = queries.frt_histogram(conn, start, end) if charts else {}
+    with engine.connect() as conn, conn.begin(), queries.period_rows(conn, start, end):
+        groups = queries.aggregate(conn, tuple(by), as_of) if by else []
+        overall = (queries.aggregate(conn, (), as_of) or [_empty()])[0]
+        # The goals need one median per severity; the charts, means and rates per week and severity.
+        severity_groups = groups if tuple(by) == ("severity",) else queries.aggregate(conn, ("severity",), as_of, GOAL_MEDIANS)
+        weekly = (groups if tuple(by) == ("week", "severity") else queries.aggregate(conn, ("week", "severity"), as_of, ())) if charts else []
+        histogram = queries.frt_histogram(conn) if charts else {}
     by_severity = {Severity(g.key["severity"]): g for g in severity_groups}
     targets = {}
     for severity, rules in policy.severities.items():

@@ -88,12 +88,12 @@ def _weekly(engine: Engine, policy: Policy, period: str, start: datetime, end: d
         was_breaches = (b.first_response_clock.breached + b.resolution_clock.breached) if b else 0
         mttr = g.resolution.mean if g else None
         counts |= {f"{severity}_tickets": n, f"{severity}_breaches": breaches}
-        lines.append(f"{severity}: {n} tickets ({n - was:+d} on the week before), {breaches} breached ({breaches - was_breaches:+d}), "
+        lines.append(f"{severity}: {n} tickets ({n - was:+d} on the week before), {breaches} clock(s) breached ({breaches - was_breaches:+d}), "
                      f"MTTR {duration(mttr)} (was {duration(b.resolution.mean if b else None)})")
         rows.append((severity, n, n - was, breaches, breaches - was_breaches, duration(mttr)))
     counts["open_post_incident"] = len(open_items)
     lines.append(f"open post-incident items of Sev-1/Sev-2 tickets: {len(open_items)}")
-    page = _page(f"Weekly review {period}", ["severity", "tickets", "change", "breached", "change", "MTTR"], rows,
+    page = _page(f"Weekly review {period}", ["severity", "tickets", "change", "clocks breached", "change", "MTTR"], rows,
                  _items_table(open_items))
     return Review(kind="weekly-review", period=period, subject=f"Weekly review {period}: "
                   f"{counts['sev1_tickets']} Sev-1, {counts['sev2_tickets']} Sev-2, {len(open_items)} open post-incident item(s)",

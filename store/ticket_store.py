@@ -78,7 +78,8 @@ def open_engine(url: str) -> Engine:
         # the process (as the Temporal dev server is run here); busy_timeout waits for the lock
         # of another process rather than failing at once (docs/performance.md).
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+        # temp_store=MEMORY: the report's temporary table of a period's tickets (reports/queries.py) stays in memory.
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "temp_store=MEMORY"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

@@ -254,7 +254,7 @@ async def test_the_html_page_opens_offline_in_chromium(hand_built: TicketStore, 
             assert await page.title() == "Support report 2026-10-01 to 2026-11-01"
             assert await page.locator("svg").count() == 5  # breach rate, FRT distribution, MTTR, CSAT, reopen rate
             assert await page.locator("#goals .missed").count() == 3
-            assert await page.locator("#figures tr").count() == 1 + 5  # the header and 5 week x severity groups
+            assert await page.locator("#figures tr").count() == 1 + 5 + 1  # the header, 5 week x severity groups, the total
             box = await page.locator("svg").first.bounding_box()
             assert box["width"] > 300 and box["height"] > 150  # drawn, not collapsed
             await page.screenshot(path=str(tmp_path / "report.png"), full_page=True)

@@ -99,8 +99,8 @@ async def test_a_triggered_weekly_review_is_mailed_once_per_period(store, dev_en
     assert recipients == ["manager@example.com"]
     assert mail["Subject"].strip() == f"Weekly review {period}: 2 Sev-1, 1 Sev-2, 1 open post-incident item(s)"
     body = mail.get_body(("plain",)).get_content()
-    # Against the week before (one Sev-1): +1 Sev-1, +1 breached.
-    assert "sev1: 2 tickets (+1 on the week before), 1 breached (+1)" in body
+    # Against the week before (one Sev-1): +1 Sev-1, +1 clock breached (W1's first response).
+    assert "sev1: 2 tickets (+1 on the week before), 1 clock(s) breached (+1)" in body
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == f"weekly-review-{period}.html"
     page = attachment.get_content()

@@ -44,7 +44,7 @@ class ReviewSender:
     def _build(self, order: ReviewOrder) -> Review:
         policy = parse_policy(self.policy_path.read_text(encoding="utf-8"), str(self.policy_path))
         with _DRAWING:
-            return build_review(order.kind, self.store.engine, policy, order.made_at.astimezone(UTC))
+            return build_review(order.kind, self.store.engine, policy, order.made_at.astimezone(UTC), order.tz)
 
     async def _send(self, contact: Contact, review: Review, key: str) -> str:
         match contact.channel:
@@ -56,7 +56,7 @@ class ReviewSender:
                 return await slack.send_summary(contact.address, review.subject, review.text, secret,
                                                 allow_private=self.settings.allow_private_urls)
             case _:
-                log.warning("review", to=contact.address, kind=review.kind, period=review.period, subject=review.subject, summary=review.text)
+                log.info("review", to=contact.address, kind=review.kind, period=review.period, subject=review.subject, summary=review.text)
                 return "logged"
 
     @activity.defn(name=ACTIVITY_SEND_REVIEW)

@@ -193,11 +193,13 @@ def aggregate(conn: Connection, by: tuple[str, ...], as_of: datetime, percentile
 
 
 def frt_histogram(conn: Connection) -> dict[str, list[int]]:
-    """Per severity: how many first responses (elapsed) fell in each bucket of FRT_BUCKETS (minutes),
-    the last count being those over the last edge."""
-    minutes = t.first_response_elapsed_s / literal(60.0)
+    """Per severity: how many first responses fell in each bucket of FRT_BUCKETS (minutes) as the
+    clock counted them (business time of the target's calendar, as the target is written), the
+    last count being those over the last edge. Tickets answered before measures were recorded
+    are not in it (their business time is unknown)."""
+    minutes = t.first_response_business_s / literal(60.0)
     bucket = case(*[(minutes < edge, i) for i, edge in enumerate(FRT_BUCKETS)], else_=len(FRT_BUCKETS)).label("bucket")
-    rows = conn.execute(select(t.severity, bucket, func.count()).where(t.first_response_elapsed_s.is_not(None))
+    rows = conn.execute(select(t.severity, bucket, func.count()).where(t.first_response_business_s.is_not(None))
                         .group_by(t.severity, bucket)).all()
     out: dict[str, list[int]] = {}
     for severity, index, n in rows:

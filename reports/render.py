@@ -80,7 +80,7 @@ def as_table(report: Report) -> str:
     """The report for a terminal: one line per group, the goals, and what could not be measured."""
     head = (f"{'group':<28}{'tickets':>8}{'FRT med':>9}{'p90':>8}{'mean':>8}{'biz med':>9}{'TTR med':>9}{'p90':>8}"
             f"{'MTTR':>8}{'FR brch':>8}{'res brch':>9}{'run':>5}{'CSAT':>7}{'(n)':>6}{'reopen':>8}{'auto':>7}{'esc/t':>6}{'rev ok':>8}{'RCA ok':>8}")
-    lines = [f"Report {report.start:%Y-%m-%d} to {report.end:%Y-%m-%d} (tickets opened in the period, UTC), policy {report.policy}",
+    lines = [f"Report {report.period} (tickets opened in the period, UTC), policy {report.policy}",
              "", head, "-" * len(head)]
     totals = [report.overall] if report.by and len(report.groups) > 1 else []  # a total line under the groups
     for g in report.groups + totals:
@@ -94,8 +94,12 @@ def as_table(report: Report) -> str:
             f"{percent(g.resolution_clock.breach_rate):>9}{g.resolution_clock.running:>5}{percent(g.csat):>7}{g.rated:>6}"
             f"{percent(g.reopen_rate):>8}{percent(g.auto_solved_share):>7}{esc:>6.2f}{percent(g.review_on_time_rate):>8}"
             f"{percent(g.rca_on_time_rate):>8}")
-    lines += ["", "Goals (policy [goals]):"] + ["  " + goal_line(goal) for goal in report.goals]
     o = report.overall
+    if not o.tickets:
+        lines.append("no tickets were opened in this period")
+    if o.other_breaches:
+        lines.append("Other clocks, tickets breached: " + ", ".join(f"{clock.replace('_', ' ')} {n}" for clock, n in sorted(o.other_breaches.items())))
+    lines += ["", "Goals (policy [goals]):"] + ["  " + goal_line(goal) for goal in report.goals]
     unmeasured = o.first_response_unmeasured + o.resolution_unmeasured
     if unmeasured:
         lines.append(f"\n{unmeasured} clock(s) were met before business time was measured (older tickets): "

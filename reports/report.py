@@ -6,7 +6,7 @@ that every renderer (table, CSV, JSON, HTML) and the scheduled reviews work from
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -37,10 +37,20 @@ class Report(BaseModel):
     weekly: list[GroupMetrics] = []
     frt_histogram: dict[str, list[int]] = {}
     frt_targets: dict[str, int] = {}
+    frt_target_labels: dict[str, str] = {}
+    goal_targets: dict[str, float] = {}
 
     @property
     def misses(self) -> list[GoalResult]:
         return [g for g in self.goals if g.met is False]
+
+    @property
+    def period(self) -> str:
+        """The period as people read it: '2026-10-01 to 2026-10-31' (both days included) when it
+        runs from midnight to midnight UTC, else its two instants."""
+        if self.start.astimezone(UTC).time() == self.end.astimezone(UTC).time() == time(0):
+            return f"{self.start:%Y-%m-%d} to {self.end - timedelta(days=1):%Y-%m-%d}"
+        return f"{self.start.astimezone(UTC):%Y-%m-%d %H:%M} to {self.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC (end excluded)"
 
 
 def last_full_month(today: date) -> tuple[date, date]:
@@ -73,12 +83,27 @@ def build(engine: Engine, policy: Policy, start: datetime, end: datetime, by: tu
         weekly = (groups if tuple(by) == ("week", "severity") else queries.aggregate(conn, ("week", "severity"), as_of, ())) if charts else []
         histogram = queries.frt_histogram(conn) if charts else {}
     by_severity = {Severity(g.key["severity"]): g for g in severity_groups}
-    targets = {}
+    targets, labels = {}, {}
     for severity, rules in policy.severities.items():
         rule = rules.targets.get(ClockName.FIRST_RESPONSE)
         if rule is not None:
             calendar = policy.calendar(rule.calendar or policy.default_calendar)
             targets[severity.value] = rule.within.seconds(calendar.business_day_seconds)
+            labels[severity.value] = rule.within.short
     return Report(start=start, end=end, as_of=as_of, by=list(by), policy=f"{policy.name} {policy.version}",
                   groups=groups if by else [overall], overall=overall, goals=evaluate(policy.goals, overall, by_severity),
-                  weekly=weekly, frt_histogram=histogram, frt_targets=targets)
+                  weekly=weekly, frt_histogram=histogram, frt_targets=targets, frt_target_labels=labels,
+                  goal_targets=_goal_targets(policy))
+
+
+def _goal_targets(policy: Policy) -> dict[str, float]:
+    """The goals the charts draw as lines: Sev-1 MTTR in hours, CSAT and reopen percents."""
+    goals = policy.goals
+    out: dict[str, float] = {}
+    if Severity.SEV1 in goals.time_to_resolve_mean:
+        out["mttr_sev1_hours"] = goals.time_to_resolve_mean[Severity.SEV1].seconds(0) / 3600
+    if goals.csat_min_percent is not None:
+        out["csat_percent"] = goals.csat_min_percent
+    if goals.reopen_max_percent is not None:
+        out["reopen_percent"] = goals.reopen_max_percent
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, select
@@ -37,38 +38,51 @@ class Review(BaseModel):
     counts: dict[str, int]
 
 
-def _midnight(day) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
+def _midnight(day, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def period_of(kind: str, now: datetime) -> tuple[str, datetime, datetime]:
-    """(the period's name, its start, its end) for a review made at `now`: last month ('2026-10'),
-    last full ISO week ('2026-W47'), or the day itself ('2026-11-30') for the open items."""
+def period_of(kind: str, now: datetime, zone: str = "UTC") -> tuple[str, datetime, datetime]:
+    """(the period's name, its start, its end) for a review made at `now`, in the schedule's
+    `zone` (the one its cron reads in, so 08:00 on the 1st in Tokyo reports Tokyo's last month):
+    last month ('2026-10'), last full ISO week, Monday to Monday ('2026-W47'), or the day itself
+    ('2026-11-30') for the open items."""
     if kind not in KINDS:
         raise ValueError(f"no review {kind!r} (have {', '.join(KINDS)})")
-    today = now.astimezone(UTC).date()
+    tz = ZoneInfo(zone)
+    today = now.astimezone(tz).date()
     if kind == "monthly-report":
         first, last = last_full_month(today)
-        return f"{first:%Y-%m}", _midnight(first), _midnight(last)
+        return f"{first:%Y-%m}", _midnight(first, tz), _midnight(last, tz)
     if kind == "weekly-review":
         monday = today - timedelta(days=today.weekday() + 7)
         year, week, _ = monday.isocalendar()
-        return f"{year}-W{week:02d}", _midnight(monday), _midnight(monday + timedelta(days=7))
-    return today.isoformat(), _midnight(today), now
+        return f"{year}-W{week:02d}", _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz)
+    return today.isoformat(), _midnight(today, tz), now
 
 
-def build_review(kind: str, engine: Engine, policy: Policy, now: datetime) -> Review:
-    """The review of `kind` as made at `now`; ValueError for an unknown kind."""
-    period, start, end = period_of(kind, now)
+def covers(start: datetime, end: datetime) -> str:
+    """'Mon 23 Nov to Sun 29 Nov 2026 (Europe/Berlin)': the days a period covers, its end exclusive."""
+    last = (end - timedelta(days=1)).date()
+    return f"{start:%a %d %b} to {last:%a %d %b %Y} ({start.tzinfo})"
+
+
+def build_review(kind: str, engine: Engine, policy: Policy, now: datetime, zone: str = "UTC") -> Review:
+    """The review of `kind` as made at `now` in `zone`; ValueError for an unknown kind."""
+    period, start, end = period_of(kind, now, zone)
     from reports import html as html_report  # matplotlib: only when a review is built
 
     if kind == "monthly-report":
         report = build(engine, policy, start, end, ("severity",), as_of=now, charts=True)
         o = report.overall
-        lines = [f"{o.tickets} tickets opened in {period}; first response median {duration(o.first_response.median)}, "
-                 f"MTTR {duration(o.resolution.mean)}, CSAT {percent(o.csat)} of {o.rated} rated, reopen rate {percent(o.reopen_rate)}."]
+        lines = [f"Tickets opened {covers(start, end)}: {o.tickets}."]
+        if o.tickets:
+            lines.append(f"First response median {duration(o.first_response.median)}, MTTR {duration(o.resolution.mean)}, "
+                         f"first response breached {percent(o.first_response_clock.breach_rate)}, resolution breached "
+                         f"{percent(o.resolution_clock.breach_rate)}, CSAT {percent(o.csat)} of {o.rated} rated, reopen rate {percent(o.reopen_rate)}.")
         lines += [goal_line(g) for g in report.goals]
-        return Review(kind=kind, period=period, subject=f"Support report {period}: {len(report.misses)} goal(s) missed",
+        verdict = f"{len(report.misses)} goal(s) missed" if o.tickets else "no tickets"
+        return Review(kind=kind, period=period, subject=f"Support report {period}: {verdict}",
                       text="\n".join(lines), html=html_report.render(report),
                       counts={"tickets": o.tickets, "goals_missed": len(report.misses)})
     if kind == "weekly-review":
@@ -80,7 +94,7 @@ def _weekly(engine: Engine, policy: Policy, period: str, start: datetime, end: d
     this = {g.key["severity"]: g for g in build(engine, policy, start, end, ("severity",), as_of=now).groups}
     before = {g.key["severity"]: g for g in build(engine, policy, start - timedelta(days=7), start, ("severity",), as_of=now).groups}
     open_items = _outstanding(engine, now, severities=("sev1", "sev2"))
-    lines, rows, counts = [], [], {}
+    lines, rows, counts = [f"Sev-1 and Sev-2 tickets opened {covers(start, end)}, against the week before:"], [], {}
     for severity in ("sev1", "sev2"):
         g, b = this.get(severity), before.get(severity)
         n, was = (g.tickets if g else 0), (b.tickets if b else 0)
@@ -90,12 +104,12 @@ def _weekly(engine: Engine, policy: Policy, period: str, start: datetime, end: d
         counts |= {f"{severity}_tickets": n, f"{severity}_breaches": breaches}
         lines.append(f"{severity}: {n} tickets ({n - was:+d} on the week before), {breaches} clock(s) breached ({breaches - was_breaches:+d}), "
                      f"MTTR {duration(mttr)} (was {duration(b.resolution.mean if b else None)})")
-        rows.append((severity, n, n - was, breaches, breaches - was_breaches, duration(mttr)))
+        rows.append((severity, n, f"{n - was:+d}", breaches, f"{breaches - was_breaches:+d}", duration(mttr)))
     counts["open_post_incident"] = len(open_items)
     lines.append(f"open post-incident items of Sev-1/Sev-2 tickets: {len(open_items)}")
-    page = _page(f"Weekly review {period}", ["severity", "tickets", "change", "clocks breached", "change", "MTTR"], rows,
+    page = _page(f"Weekly review {period}: {covers(start, end)}", ["severity", "tickets", "change", "clocks breached", "change", "MTTR"], rows,
                  _items_table(open_items))
-    return Review(kind="weekly-review", period=period, subject=f"Weekly review {period}: "
+    return Review(kind="weekly-review", period=period, subject=f"Weekly review {period} ({start:%d %b}-{end - timedelta(days=1):%d %b}): "
                   f"{counts['sev1_tickets']} Sev-1, {counts['sev2_tickets']} Sev-2, {len(open_items)} open post-incident item(s)",
                   text="\n".join(lines), html=page, counts=counts)
 

@@ -30,6 +30,13 @@ class Goals(BaseModel):
     csat_min_percent: Annotated[float, Field(ge=0, le=100)] | None = 90
     reopen_max_percent: Annotated[float, Field(ge=0, le=100)] | None = 5
 
+    @field_validator("csat_min_percent", "reopen_max_percent", mode="before")
+    @classmethod
+    def _a_number(cls, value):
+        if isinstance(value, bool):  # TOML's true/false would pass as 1/0
+            raise ValueError("a percent is a number from 0 to 100 (0 for CSAT, or 100 for reopens, keeps no goal)")
+        return value
+
     @field_validator("first_response_median", "time_to_resolve_mean")
     @classmethod
     def _elapsed_only(cls, value: dict[Severity, Duration]) -> dict[Severity, Duration]:

@@ -385,6 +385,7 @@ class ReviewOrder(BaseModel):
     kind: str = Field(description="monthly-report | weekly-review | open-post-incident")
     to: list[str] = Field(min_length=1, description="roles of the contacts file")
     made_at: datetime = Field(description="the instant the review is made for: its period follows from it")
+    tz: str = Field(default="UTC", description="the schedule's zone: the period's days are that zone's")
 
 
 class ReviewSent(BaseModel):

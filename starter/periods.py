@@ -15,11 +15,18 @@ def parse_instant(text: str, name: str, end_of_day: bool = False) -> datetime:
         except ValueError as exc:
             raise ValueError(f"{name}: {text!r} is not a date ({exc})") from None
         start = datetime.combine(day, time(0), tzinfo=UTC)
-        return start + timedelta(days=1) if end_of_day else start
+        try:
+            return start + timedelta(days=1) if end_of_day else start
+        except OverflowError:
+            raise ValueError(f"{name}: {text!r} is past the last date this can count to (9999-12-30)") from None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{name}: {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant") from None
     if value.tzinfo is None:
         raise ValueError(f"{name}: {text!r} has no UTC offset (e.g. 2026-11-01T00:00:00+01:00)")
-    return value.astimezone(UTC)  # the store compares instants in UTC (SQLite keeps them as UTC text)
+    try:
+        return value.astimezone(UTC)  # the store compares instants in UTC (SQLite keeps them as UTC text)
+    except OverflowError:
+        raise ValueError(f"{name}: {text!r} is out of range") from None
+

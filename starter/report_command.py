@@ -44,6 +44,8 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
 def _groupings(values: list[str]) -> tuple[str, ...]:
     out: list[str] = []
     for value in values:
+        if not value.replace(",", "").strip():
+            raise ReportError(f"--by: {value!r} names no grouping (use {', '.join(GROUPINGS)})")
         for name in filter(None, (v.strip().lower() for v in value.split(","))):
             if name not in GROUPINGS:
                 raise ReportError(f"--by: {name!r} is not a grouping (use {', '.join(GROUPINGS)})")
@@ -53,8 +55,22 @@ def _groupings(values: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _html_target(value: str) -> Path:
+    """Where --html may write: an .html file in an existing directory, never over anything but a file."""
+    target = Path(value)
+    if not value.strip() or target.suffix.lower() not in (".html", ".htm"):
+        raise ReportError(f"--html: {value!r} is not an .html file name (e.g. --html october.html)")
+    if not target.parent.is_dir():
+        raise ReportError(f"--html: {value} is not a file in an existing directory")
+    if target.exists() and not target.is_file():
+        raise ReportError(f"--html: {value} exists and is not a file: nothing written")
+    return target
+
+
 def run_report(args: argparse.Namespace):
     """(the Report, what to print on stdout); ReportError on bad input or an unreadable store."""
+    if args.json and (args.csv or args.html is not None):
+        raise ReportError(f"--json prints one JSON document: not with {'--csv' if args.csv else '--html'}")
     by = _groupings(args.by)
     try:
         if args.opened_from or args.opened_to:
@@ -74,31 +90,40 @@ def run_report(args: argparse.Namespace):
         policy, _, _ = read_policy(args.policy)
     except CommandError as exc:
         raise ReportError(f"--policy: {exc}") from None
-    if args.html:
-        target = Path(args.html)
-        if target.is_dir() or not target.parent.is_dir():
-            raise ReportError(f"--html: {args.html} is not a file in an existing directory")
+    target = _html_target(args.html) if args.html is not None else None
     try:
         store = open_current(args.database_url)
     except StoreConfigError as exc:
         raise ReportError(str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise ReportError(f"cannot read the ticket store at {printable(args.database_url)}: {_reason(exc)}") from None
     try:
-        report = build(store.engine, policy, start, end, by, as_of=as_of, charts=bool(args.html))
+        report = build(store.engine, policy, start, end, by, as_of=as_of, charts=target is not None)
     except SQLAlchemyError as exc:
-        raise ReportError(f"cannot read the ticket store at {printable(args.database_url)}: {type(exc).__name__}") from None
+        raise ReportError(f"cannot read the ticket store at {printable(args.database_url)}: {_reason(exc)}") from None
     finally:
         store.close()
-    if args.html:
+    if target is not None:
         from reports import html as html_report  # matplotlib: imported only for the page (about 0.5 s)
 
         page = html_report.render(report)
         partial = target.with_name(target.name + ".partial")
-        partial.write_text(page, encoding="utf-8")
-        partial.replace(target)  # never a half-written page under the asked name
+        try:
+            partial.write_text(page, encoding="utf-8")
+            partial.replace(target)  # never a half-written page under the asked name
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise ReportError(f"--html: cannot write {target}: {exc.strerror or exc}") from None
         return report, f"wrote {target} ({len(page.encode()) // 1024} KiB, {report.overall.tickets} tickets, {len(report.misses)} goal(s) missed)\n"
     if args.json:
         return report, as_json(report) + "\n"
     return report, as_csv(report) if args.csv else as_table(report)
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, one line, without SQLAlchemy's background link."""
+    inner = getattr(exc, "orig", None) or exc
+    return " ".join(str(inner).split())[:300] or type(inner).__name__
 
 
 def main_report(args: argparse.Namespace) -> int:

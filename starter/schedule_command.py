@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from temporalio.client import (
@@ -22,6 +23,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.client import CannotConnect, connect, flags_of, load
+from sla.contacts import parse_contacts
+from sla.policy import PolicyError
 from reports.reviews import KINDS
 from sla.messages import ReviewSent
 from workflows.contract import TASK_QUEUE
@@ -29,6 +32,7 @@ from workflows.review import WORKFLOW_REVIEW, ReviewRequest
 
 DEFAULT_CRON = {"monthly-report": "0 8 1 * *", "weekly-review": "0 8 * * MON", "open-post-incident": "0 8 * * *"}
 ROLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+SCHEDULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class ScheduleError(Exception):
@@ -47,6 +51,8 @@ def add_schedule_arguments(p: argparse.ArgumentParser, common: argparse.Argument
     c.add_argument("--cron", metavar="EXPR", help=f"5-field cron (default: {'; '.join(f'{k} {v!r}' for k, v in DEFAULT_CRON.items())})")
     c.add_argument("--tz", metavar="ZONE", default="UTC", help="the zone the cron reads in (IANA name; default UTC)")
     c.add_argument("--id", dest="schedule_id", metavar="ID", help="the schedule's id (default: the kind)")
+    c.add_argument("--contacts", default=os.environ.get("ESCALATOR_CONTACTS"), metavar="FILE",
+                   help="check that each role has an e-mail, Slack or console contact there (env ESCALATOR_CONTACTS, as the worker reads it)")
     c.add_argument("--task-queue", default=os.environ.get("ESCALATOR_TASK_QUEUE", TASK_QUEUE),
                    help=f"the workers' task queue (env ESCALATOR_TASK_QUEUE; default {TASK_QUEUE})")
     sub.add_parser("list", parents=[common], help="the review schedules: kind, roles, cron, next and last runs")
@@ -63,6 +69,24 @@ def _roles(values: list[str]) -> list[str]:
     if bad or not roles:
         raise ScheduleInputError(f"--to: {', '.join(map(repr, bad)) or 'nothing'} is not a role name (lower case, digits, _; e.g. support_manager)")
     return list(dict.fromkeys(roles))
+
+
+def _check_roles(roles: list[str], contacts_path: str | None) -> None:
+    """Each role must have a contact a review can reach in the contacts file, when there is one
+    to read (without it, `trigger` reports roles with no contact)."""
+    if not contacts_path:
+        return
+    try:
+        contacts = parse_contacts(Path(contacts_path).read_text(encoding="utf-8"), contacts_path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScheduleInputError(f"--contacts: cannot read {contacts_path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except PolicyError as exc:
+        raise ScheduleInputError(f"--contacts: {str(exc).splitlines()[0]}") from None
+    usable = {c.role for c in contacts.contacts if c.channel.value in ("email", "slack", "console") and c.customer is None}
+    missing = [r for r in roles if r not in usable]
+    if missing:
+        raise ScheduleInputError(f"--to: {', '.join(missing)} has no e-mail, Slack or console contact in {contacts_path} "
+                                 f"(roles that have one: {', '.join(sorted(usable)) or 'none'})")
 
 
 def _cron(text: str) -> str:
@@ -97,12 +121,13 @@ async def _create(client: Client, args: argparse.Namespace) -> tuple[dict, str]:
     cron = _cron(args.cron or DEFAULT_CRON[args.kind])
     _zone(args.tz)
     schedule_id = args.schedule_id or args.kind
-    action = ScheduleActionStartWorkflow(WORKFLOW_REVIEW, ReviewRequest(kind=args.kind, to=roles), id=f"review-{schedule_id}",
+    action = ScheduleActionStartWorkflow(WORKFLOW_REVIEW, ReviewRequest(kind=args.kind, to=roles, tz=args.tz), id=f"review-{schedule_id}",
                                          task_queue=args.task_queue, execution_timeout=timedelta(days=2))
     schedule = Schedule(action=action, spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=args.tz),
                         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE))
     try:
-        await client.create_schedule(schedule_id, schedule, memo={"kind": args.kind, "to": ",".join(roles)})
+        # The server keeps a cron as calendar specs: the memo keeps it as it was written, for `list`.
+        await client.create_schedule(schedule_id, schedule, memo={"kind": args.kind, "to": ",".join(roles), "cron": cron, "tz": args.tz})
     except ScheduleAlreadyRunningError:
         raise ScheduleError(f"a schedule {schedule_id!r} exists: delete it first, or give another --id") from None
     except RPCError as exc:
@@ -121,13 +146,13 @@ async def _list(client: Client) -> tuple[dict, str]:
         memo = await description.memo()
         spec = description.schedule.spec
         info = description.info
-        rows.append({"id": entry.id, "kind": memo.get("kind"), "to": memo.get("to"), "cron": ", ".join(spec.cron_expressions) or "-",
-                     "tz": spec.time_zone_name or "UTC", "paused": description.schedule.state.paused,
+        rows.append({"id": entry.id, "kind": memo.get("kind"), "to": memo.get("to"), "cron": memo.get("cron") or ", ".join(spec.cron_expressions) or "-",
+                     "tz": memo.get("tz") or spec.time_zone_name or "UTC", "paused": description.schedule.state.paused,
                      "next": info.next_action_times[0].isoformat() if info.next_action_times else None,
                      "last": info.recent_actions[-1].started_at.isoformat() if info.recent_actions else None})
     rows.sort(key=lambda r: r["id"])
-    lines = [f"{r['id']:<24} {r['kind'] or '-':<20} to {r['to'] or '-':<24} {r['cron']:<14} {r['tz']:<16} next {r['next'] or '-'}"
-             f"  last {r['last'] or 'never'}" for r in rows]
+    lines = [f"{r['id']}: {r['kind'] or '-'} to {r['to'] or '-'} at {r['cron']!r} ({r['tz']}){' PAUSED' if r['paused'] else ''}\n"
+             f"  next {r['next'] or '-'}, last {r['last'] or 'never'}" for r in rows]
     return {"schedules": rows}, ("\n".join(lines) if lines else "no review schedules (escalator schedule create ...)") + "\n"
 
 
@@ -155,8 +180,8 @@ async def _trigger(client: Client, args: argparse.Namespace) -> tuple[dict, str]
         sent = await asyncio.wait_for(client.get_workflow_handle(workflow_id, result_type=ReviewSent).result(),
                                       timeout=max(1.0, deadline - loop.time()))
     except asyncio.TimeoutError:
-        raise ScheduleError(f"triggered {args.schedule_id} as {workflow_id}; no result within {args.wait:g} s "
-                            "(is a worker running? the run goes on)") from None
+        raise ScheduleError(f"triggered {args.schedule_id} as {workflow_id}; no result within {args.wait:g} s: "
+                            f"{await _waiting_on(client, workflow_id)} (the run goes on)") from None
     except Exception as exc:  # the run failed: say why, in one line
         cause = getattr(exc, "cause", None) or exc
         raise ScheduleError(f"the run {workflow_id} failed: {str(cause).splitlines()[0][:300]}") from None
@@ -167,11 +192,26 @@ async def _trigger(client: Client, args: argparse.Namespace) -> tuple[dict, str]
     return doc, text
 
 
+async def _waiting_on(client: Client, workflow_id: str) -> str:
+    """What a run that has not finished is waiting on: its send's last error, or no worker."""
+    try:
+        raw = (await client.get_workflow_handle(workflow_id).describe()).raw_description
+    except RPCError:
+        return "its state cannot be read"
+    for pending in raw.pending_activities:
+        if pending.last_failure.message:
+            return f"the send is retried (attempt {pending.attempt}): {pending.last_failure.message[:200]}"
+        return f"the send has started (attempt {pending.attempt})"
+    return "no worker has taken it yet (is a worker running on its task queue?)"
+
+
 async def run_schedule(args: argparse.Namespace) -> tuple[dict, str]:
     if args.schedule_command == "create":  # check the input before connecting
-        _roles(args.to)
+        _check_roles(_roles(args.to), args.contacts)
         _cron(args.cron or DEFAULT_CRON[args.kind])
         _zone(args.tz)
+        if args.schedule_id is not None and not SCHEDULE_ID.match(args.schedule_id):
+            raise ScheduleInputError(f"--id: {args.schedule_id!r} is not an id (letters, digits, '.', '_', '-'; up to 100)")
     client = await _client(args)
     if args.schedule_command == "create":
         return await _create(client, args)

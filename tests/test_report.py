@@ -215,13 +215,24 @@ def test_the_command_prints_a_table_csv_and_json(hand_built: TicketStore, databa
     (["--as-of", "2026-11-30T00:00:00"], "--as-of: '2026-11-30T00:00:00' has no UTC offset"),
     (["--policy", "/nonexistent.toml"], "--policy: cannot read policy file /nonexistent.toml"),
     (["--html", "/nonexistent/dir/r.html"], "--html: /nonexistent/dir/r.html is not a file in an existing directory"),
+    (["--html", "/dev/null"], "--html: '/dev/null' is not an .html file name"),  # never over a device, a store, ...
+    (["--html", "{tmp}/folder.html"], "folder.html exists and is not a file: nothing written"),
+    (["--html", ""], "--html: '' is not an .html file name"),
+    (["--json", "--csv"], "--json prints one JSON document: not with --csv"),
+    (["--json", "--html", "{tmp}/r.html"], "--json prints one JSON document: not with --html"),
+    (["--by", ","], "--by: ',' names no grouping"),
+    (["--from", "2026-10-01", "--to", "9999-12-31"], "--to: '9999-12-31' is past the last date"),
+    (["--database-url", "sqlite:///{tmp}"], "cannot read the ticket store at"),  # a directory
+    (["--database-url", "postgresql://postgres@127.0.0.1:1/none"], "cannot read the ticket store at 127.0.0.1:1/none"),
 ])
 def test_bad_input_is_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     upgrade(url)
-    done = escalator("report", "--database-url", url, *args)
+    (tmp_path / "folder.html").mkdir()
+    done = escalator("report", "--database-url", url, *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.html", "store.db"]  # nothing written
 
 
 def test_a_missing_store_is_one_line(tmp_path: Path) -> None:
@@ -251,7 +262,7 @@ async def test_the_html_page_opens_offline_in_chromium(hand_built: TicketStore, 
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             await page.goto(page_file.as_uri())
-            assert await page.title() == "Support report 2026-10-01 to 2026-11-01"
+            assert await page.title() == "Support report 2026-10-01 to 2026-10-31"
             assert await page.locator("svg").count() == 5  # breach rate, FRT distribution, MTTR, CSAT, reopen rate
             assert await page.locator("#goals .missed").count() == 3
             assert await page.locator("#figures tr").count() == 1 + 5 + 1  # the header, 5 week x severity groups, the total

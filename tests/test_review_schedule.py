@@ -97,19 +97,28 @@ async def test_a_triggered_weekly_review_is_mailed_once_per_period(store, dev_en
     recipients, content = inbox.messages[0]
     mail = email.message_from_bytes(content, policy=email_policy.default)
     assert recipients == ["manager@example.com"]
-    assert mail["Subject"].strip() == f"Weekly review {period}: 2 Sev-1, 1 Sev-2, 1 open post-incident item(s)"
+    _, monday, sunday_after = period_of("weekly-review", datetime.now(UTC), "Europe/Berlin")
+    assert mail["Subject"].strip() == (f"Weekly review {period} ({monday:%d %b}-{sunday_after - timedelta(days=1):%d %b}): "
+                                       "2 Sev-1, 1 Sev-2, 1 open post-incident item(s)")
     body = mail.get_body(("plain",)).get_content()
     # Against the week before (one Sev-1): +1 Sev-1, +1 clock breached (W1's first response).
     assert "sev1: 2 tickets (+1 on the week before), 1 clock(s) breached (+1)" in body
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == f"weekly-review-{period}.html"
     page = attachment.get_content()
-    assert f"<h1>Weekly review {period}</h1>" in page and "W1" in page and "overdue" in page
+    assert f"<h1>Weekly review {period}: Mon {monday:%d %b} to Sun" in page and "W1" in page and "overdue" in page
 
 
-async def test_schedule_errors_are_one_line(dev_env: WorkflowEnvironment, unique: str) -> None:
+async def test_schedule_errors_are_one_line(dev_env: WorkflowEnvironment, unique: str, tmp_path: Path) -> None:
     code, out, err = await escalator(dev_env, "schedule", "create", "weekly-review", "--to", "Support Manager")
     assert code == 2 and "--to: 'Support Manager' is not a role name" in err and err.count("\n") == 1
+    contacts = tmp_path / "contacts.toml"
+    contacts.write_text('[[contacts]]\nrole = "support_manager"\nchannel = "email"\naddress = "m@example.com"\nreviewed_on = 2026-11-01\n'
+                        '[[contacts]]\nrole = "on_call"\nchannel = "pagerduty"\naddress = "svc"\nreviewed_on = 2026-11-01\n')
+    code, _, err = await escalator(dev_env, "schedule", "create", "weekly-review", "--to", "on_call,support_manager", "--contacts", str(contacts))
+    assert code == 2 and f"--to: on_call has no e-mail, Slack or console contact in {contacts} (roles that have one: support_manager)" in err
+    code, _, err = await escalator(dev_env, "schedule", "create", "weekly-review", "--to", "x", "--id", "bad id/slash")
+    assert code == 2 and "--id: 'bad id/slash' is not an id" in err
     code, _, err = await escalator(dev_env, "schedule", "create", "monthly-report", "--to", "x", "--cron", "0 8 1 *")
     assert code == 2 and "--cron: '0 8 1 *' has 4 field(s); a cron has 5" in err
     code, _, err = await escalator(dev_env, "schedule", "create", "monthly-report", "--to", "x", "--tz", "Mars/Olympus")
@@ -132,6 +141,12 @@ def test_the_monthly_report_and_the_open_items_as_reviews(store, default_policy)
 
     now = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)  # Monday 08:00 in Berlin
     assert period_of("monthly-report", now)[0] == "2026-10" and period_of("weekly-review", now)[0] == "2026-W44"
+    # The period is the schedule's zone's: 08:00 on 1 December in Tokyo is still 30 November in UTC.
+    tokyo = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    name, start, end = period_of("monthly-report", tokyo, "Asia/Tokyo")
+    assert (name, start.isoformat(), end.isoformat()) == ("2026-11", "2026-11-01T00:00:00+09:00", "2026-12-01T00:00:00+09:00")
+    assert period_of("weekly-review", datetime(2026, 11, 29, 23, 0, tzinfo=UTC), "Asia/Tokyo")[0] == "2026-W48"  # Monday 08:00 Tokyo
+    assert period_of("weekly-review", datetime(2026, 11, 29, 23, 0, tzinfo=UTC))[0] == "2026-W47"  # still Sunday in UTC
     opened = datetime(2026, 10, 20, 8, 0, tzinfo=UTC)
     events = [(opened, "opened", {}), (opened + timedelta(minutes=30), "responded", {}), (opened + timedelta(hours=5), "resolved", {}),
               (opened + timedelta(hours=5), "post_incident_due", {"item": "review", "due": (now + timedelta(days=1)).isoformat()}),
@@ -148,7 +163,9 @@ def test_the_monthly_report_and_the_open_items_as_reviews(store, default_policy)
     monthly = build_review("monthly-report", store.engine, default_policy, now)
     # One Sev-1: answered in 30 min (goal met), solved in 5h (MTTR goal met); no ratings, no reopens.
     assert monthly.period == "2026-10" and monthly.counts == {"tickets": 1, "goals_missed": 0}
-    assert monthly.text.startswith("1 tickets opened in 2026-10; first response median 30m, MTTR 5h00m")
+    assert monthly.text.splitlines()[:2] == [
+        "Tickets opened Thu 01 Oct to Sat 31 Oct 2026 (UTC): 1.",
+        "First response median 30m, MTTR 5h00m, first response breached 0.0%, resolution breached 0.0%, CSAT - of 0 rated, reopen rate 0.0%."]
     assert "<svg" in monthly.html and monthly.subject == "Support report 2026-10: 0 goal(s) missed"
 
     items = build_review("open-post-incident", store.engine, default_policy, now)

@@ -29,13 +29,14 @@ class ReviewRequest(BaseModel):
 
     kind: str = Field(description="monthly-report | weekly-review | open-post-incident")
     to: list[str] = Field(min_length=1)
+    tz: str = Field(default="UTC", description="the zone the schedule's cron reads in: the period's days are that zone's")
 
 
 @workflow.defn(name=WORKFLOW_REVIEW)
 class ScheduledReviewWorkflow:
     @workflow.run
     async def run(self, request: ReviewRequest) -> ReviewSent:
-        order = ReviewOrder(kind=request.kind, to=request.to, made_at=workflow.now())
+        order = ReviewOrder(kind=request.kind, to=request.to, made_at=workflow.now(), tz=request.tz)
         return await workflow.execute_activity(
             ACTIVITY_SEND_REVIEW, order, result_type=ReviewSent, schedule_to_close_timeout=timedelta(days=1),
             start_to_close_timeout=timedelta(minutes=10), retry_policy=SEND_RETRY, summary=f"{request.kind} to {', '.join(request.to)}",

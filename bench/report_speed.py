@@ -99,17 +99,19 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-report-"))
     work.mkdir(parents=True, exist_ok=True)
-    stores = [("SQLite", f"sqlite:///{work / 'month.db'}", (work / "month.db").exists())]
+    stores = [("SQLite", f"sqlite:///{work / 'month.db'}", (work / "month.db").exists() and _count(f"sqlite:///{work / 'month.db'}")[0] == args.tickets)]
     if args.postgres:
         from sqlalchemy import text
 
-        from store.ticket_store import open_engine
+        from store.ticket_store import open_engine, revisions
 
-        engine = open_engine(args.postgres)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        engine.dispose()
-        stores.append(("PostgreSQL", args.postgres, False))
+        kept = bool(args.keep) and revisions(args.postgres)[0] is not None and _count(args.postgres)[0] == args.tickets
+        if not kept:  # with --keep, a database already holding the month is measured again as it is
+            engine = open_engine(args.postgres)
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            engine.dispose()
+        stores.append(("PostgreSQL", args.postgres, kept))
     per_workflow = asyncio.run(bare_workflow_microseconds(30)) / 1e6
     print(f"escalator report over {args.tickets:,} generated tickets ({os.cpu_count()} cores; bars: {TARGET_SECONDS} s, {TARGET_MIB} MiB)")
     for name, url, kept in stores:

@@ -111,6 +111,7 @@ def ticket_events(rng: random.Random, n: int, month_start: datetime, month_end: 
         while update < at:
             events.append((update, "status_update_posted", {"by": "grace", "text": "working on it"}))
             update += timedelta(minutes=rng.uniform(25, 40))
+    events.append((at, "time_logged", {"by": "agent", "minutes": 20, "total_minutes": 35}))  # the work before the solve
     auto = rng.random() < 0.08
     measure, due = _measure(policy, ticket, ClockName.RESOLUTION, at, waits)
     events.append((at, "auto_solve" if auto else "resolved", {"by": "agent", "resolution": "fixed", **measure} if not auto else

@@ -175,3 +175,23 @@ def test_the_monthly_report_and_the_open_items_as_reviews(store, default_policy)
     assert items.text.splitlines() == ["2 outstanding post-incident item(s): 1 overdue, 1 due within 2 days",
                                        "  (no owner: the incident's commander): 1", "  bob: 1"]
     assert "Alert on card declines" in items.html and "Runbook" not in items.html
+
+
+async def test_a_trigger_that_times_out_says_what_the_run_waits_on(store, dev_env: WorkflowEnvironment, tmp_path: Path, unique: str) -> None:
+    contacts = tmp_path / "contacts.toml"
+    contacts.write_text('[[contacts]]\nrole = "support_manager"\nchannel = "email"\naddress = "m@example.com"\nreviewed_on = 2026-11-01\n')
+    queue, schedule_id = f"tq-{unique}", f"down-{unique}"
+    settings = NotifierSettings(contacts_path=contacts, smtp=SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2))  # nobody listens
+    code, _, err = await escalator(dev_env, "schedule", "create", "open-post-incident", "--to", "support_manager", "--id", schedule_id,
+                                   "--task-queue", queue, "--contacts", str(contacts))
+    assert code == 0, err
+    try:
+        code, _, err = await escalator(dev_env, "schedule", "trigger", schedule_id, "--wait", "3")
+        assert code == 1 and "no result within 3 s: no worker has taken it yet (is a worker running on its task queue?)" in err, err
+        async with build_worker(dev_env.client, queue, store=store, notifier=settings):
+            code, _, err = await escalator(dev_env, "schedule", "trigger", schedule_id, "--wait", "6")
+        assert code == 1 and "the send is retried (attempt 2): SMTPConnectError: Error connecting to 127.0.0.1" in err, err
+    finally:
+        await escalator(dev_env, "schedule", "delete", schedule_id)
+        async for wf in dev_env.client.list_workflows(f"WorkflowId STARTS_WITH 'review-{schedule_id}' AND ExecutionStatus = 'Running'"):
+            await dev_env.client.get_workflow_handle(wf.id).terminate("test over")

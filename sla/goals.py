@@ -42,7 +42,7 @@ class Goals(BaseModel):
     def _elapsed_only(cls, value: dict[Severity, Duration]) -> dict[Severity, Duration]:
         for duration in value.values():
             if duration.business:
-                raise ValueError(f"goals are in elapsed time: write e.g. '2h', not {str(duration)!r}")
+                raise ValueError(f"goals are wall-clock (elapsed) time: write e.g. '2h', not {str(duration)!r}")
         return value
 
 

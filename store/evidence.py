@@ -11,6 +11,10 @@ from store.schema import deliveries, policy_snapshots, ticket_events, tickets
 from store.ticket_store import _utc
 
 
+TICKET_COLUMNS = ("ticket_id", "customer", "title", "severity", "status", "plan", "category", "follows", "opened_at", "updated_at",
+                  "policy_snapshot")
+
+
 def _iso(value) -> str | None:
     return _utc(value).isoformat(timespec="microseconds") if value is not None else None
 
@@ -19,7 +23,8 @@ def ticket_record(engine: Engine, ticket_id: str) -> dict[str, Any] | None:
     """{ticket, timeline, deliveries, policy} as JSON-ready data (instants as ISO text in UTC), or
     None when the store has no such ticket."""
     with engine.connect() as conn:
-        row = conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id)).mappings().first()
+        # The ticket as it was opened and stands; its facts for reports are derived from the timeline, which the pack holds.
+        row = conn.execute(select(*[tickets.c[name] for name in TICKET_COLUMNS]).where(tickets.c.ticket_id == ticket_id)).mappings().first()
         if row is None:
             return None
         events = conn.execute(select(ticket_events).where(ticket_events.c.ticket_id == ticket_id)

@@ -38,6 +38,8 @@ WALL_CLOCK_ONLY = {
     "notifications.fallback_after": ("notifications", "fallback_after"),
     "notifications.give_up_after": ("notifications", "give_up_after"),
     "support_hours.minimum": ("support_hours", "minimum"),
+    "goals.first_response_median.*": ("goals", "first_response_median", "sev1"),
+    "goals.time_to_resolve_mean.*": ("goals", "time_to_resolve_mean", "sev1"),
 }
 
 

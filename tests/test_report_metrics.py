@@ -74,7 +74,7 @@ def test_goals_default_to_the_guides_figures_and_mark_misses() -> None:
 def test_goals_from_the_policy_refuse_business_time() -> None:
     goals = Goals.model_validate({"first_response_median": {"sev2": "4h"}, "csat_min_percent": 85})
     assert goals.first_response_median[Severity.SEV2].seconds(0) == 4 * 3600
-    with pytest.raises(ValidationError, match="goals are in elapsed time"):
+    with pytest.raises(ValidationError, match="goals are wall-clock"):
         Goals.model_validate({"time_to_resolve_mean": {"sev1": "8 business hours"}})
     with pytest.raises(ValidationError):
         Goals.model_validate({"csat_min_percent": 120})

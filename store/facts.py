@@ -1,7 +1,7 @@
 """Each ticket's facts for reports, kept in its row as its timeline is written (sla/ticket_facts.py).
 
-`merge` runs in the transaction that adds a batch's events, on the events new to the store, so
-a retried batch adds nothing; `rebuild` folds every stored timeline again (after the upgrade to
+The store folds the events new to it and puts `changes` into the ticket's own upsert, in the
+transaction that adds them, so a retried batch adds nothing; `rebuild` folds every stored timeline again (after the upgrade to
 revision 0007, which added the columns, and whenever the rule of a fact changes).
 """
 
@@ -29,25 +29,42 @@ def _measured(clock: str, m: Measured, wins) -> dict:
     return {f"{clock}_{part}": case((wins, value), else_=tickets.c[f"{clock}_{part}"]) for part, value in values.items()}
 
 
-def merge(conn: Connection, insert, ticket_id: str, delta: FactsDelta) -> None:
-    """Merge a batch's facts into the ticket's row (which exists: the batch upserted it first).
-    Every SET reads the row as it was before the statement, so one UPDATE applies all rules."""
-    changes: dict = {name: tickets.c[name] + n for name, n in delta.counts.items()}
+def changes(delta: FactsDelta) -> dict:
+    """SET expressions that merge a batch's facts into the ticket's row; every one reads the row as
+    it was before the statement, so one UPDATE (or the ticket's upsert) applies all the rules."""
+    out: dict = {name: tickets.c[name] + n for name, n in delta.counts.items()}
     if delta.first_response is not None:
         seq = tickets.c.first_response_seq
-        changes |= _measured("first_response", delta.first_response, or_(seq.is_(None), seq > delta.first_response.seq))
+        out |= _measured("first_response", delta.first_response, or_(seq.is_(None), seq > delta.first_response.seq))
     if delta.resolution is not None:
         seq = tickets.c.resolution_seq
         wins = or_(seq.is_(None), seq < delta.resolution.seq)
-        changes |= _measured("resolution", delta.resolution, wins)
-        changes["auto_solved"] = case((wins, delta.resolution.auto), else_=tickets.c.auto_solved)
+        out |= _measured("resolution", delta.resolution, wins)
+        out["auto_solved"] = case((wins, delta.resolution.auto), else_=tickets.c.auto_solved)
     if delta.csat is not None:
         seq, score = delta.csat
         wins = or_(tickets.c.csat_seq.is_(None), tickets.c.csat_seq < seq)
-        changes["csat_seq"] = case((wins, seq), else_=tickets.c.csat_seq)
-        changes["csat_score"] = case((wins, score), else_=tickets.c.csat_score)
-    if changes:
-        conn.execute(update(tickets).where(tickets.c.ticket_id == ticket_id).values(changes))
+        out["csat_seq"] = case((wins, seq), else_=tickets.c.csat_seq)
+        out["csat_score"] = case((wins, score), else_=tickets.c.csat_score)
+    return out
+
+
+def initial(delta: FactsDelta) -> dict:
+    """The facts of a ticket's first batch, as the values of its new row."""
+    out: dict = dict(delta.counts)
+    for clock, m in (("first_response", delta.first_response), ("resolution", delta.resolution)):
+        if m is not None:
+            out |= {f"{clock}_seq": m.seq, f"{clock}_at": _utc(m.at), f"{clock}_elapsed_s": m.elapsed_s,
+                    f"{clock}_business_s": m.business_s, f"{clock}_paused_s": m.paused_s}
+    if delta.resolution is not None:
+        out["auto_solved"] = delta.resolution.auto
+    if delta.csat is not None:
+        out["csat_seq"], out["csat_score"] = delta.csat
+    return out
+
+
+def record_items(conn: Connection, insert, ticket_id: str, delta: FactsDelta) -> None:
+    """Upsert the post-incident items the batch tells of, field by field (None leaves a field)."""
     for item, fact in delta.items.items():
         row = {"ticket_id": ticket_id, "item": item, "kind": fact.kind, "title": fact.title, "owner": fact.owner,
                "due": _utc(fact.due), "done_at": _utc(fact.done_at), "waived": bool(fact.waived)}
@@ -56,6 +73,14 @@ def merge(conn: Connection, insert, ticket_id: str, delta: FactsDelta) -> None:
         if fact.waived:
             kept["waived"] = True
         conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id", "item"], set_=kept))
+
+
+def merge(conn: Connection, insert, ticket_id: str, delta: FactsDelta) -> None:
+    """Merge a batch's facts into the ticket's existing row and its items (the rebuild's path;
+    the store's own writes put `changes` into the ticket's upsert)."""
+    if found := changes(delta):
+        conn.execute(update(tickets).where(tickets.c.ticket_id == ticket_id).values(found))
+    record_items(conn, insert, ticket_id, delta)
 
 
 def cleared() -> dict:

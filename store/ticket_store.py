@@ -195,27 +195,30 @@ class TicketStore:
         for record in batch.deliveries:  # written late: the notifier could not reach the store when it sent
             self._log_delivery(conn, key=record.key, ticket_id=record.ticket_id, obligation_id=record.obligation_id, role=record.role,
                                channel=record.channel, recipient=record.recipient, status=record.status, detail=record.detail, at=record.at)
+        new: set[str] = set()
+        if batch.events:  # first, to know which events are new: only those count in the ticket's facts
+            values = [
+                {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
+                 "kind": e.kind, "detail": e.detail, "content_sha256": e.content_sha256, "chain_sha256": e.chain_sha256}
+                for e in batch.events
+            ]
+            new = {r[0] for r in conn.execute(
+                self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
+            )}
+        delta = facts.fold(_utc(t.opened_at), [e for e in batch.events if e.event_id in new]) if new else None
         changed = {"severity": row["severity"], "status": row["status"], "plan": row["plan"], "updated_at": now}
-        stmt = self._insert(tickets).values(row | {"policy_snapshot": batch.policy_snapshot})
+        stmt = self._insert(tickets).values(row | {"policy_snapshot": batch.policy_snapshot} | (facts.initial(delta) if delta else {}))
         if batch.policy_snapshot is not None:  # the first one known is the one it opened with; a policy change does not replace it
             changed["policy_snapshot"] = func.coalesce(tickets.c.policy_snapshot, stmt.excluded.policy_snapshot)
+        if delta is not None:
+            changed |= facts.changes(delta)  # the ticket's facts, in the same statement
         conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changed))
+        if delta is not None and delta.items:
+            facts.record_items(conn, self._insert, t.ticket_id, delta)
         if not batch.events:
             return Written(0)
-        values = [
-            {"event_id": e.event_id, "ticket_id": t.ticket_id, "seq": e.seq, "at": _utc(e.at), "recorded_at": _utc(e.recorded_at),
-             "kind": e.kind, "detail": e.detail, "content_sha256": e.content_sha256, "chain_sha256": e.chain_sha256}
-            for e in batch.events
-        ]
-        inserted = conn.execute(
-            self._insert(ticket_events).values(values).on_conflict_do_nothing(index_elements=["event_id"]).returning(ticket_events.c.event_id)
-        ).all()
-        new = {row[0] for row in inserted}
-        delta = facts.fold(_utc(t.opened_at), [e for e in batch.events if e.event_id in new])
-        if delta.counts or delta.items or delta.first_response or delta.resolution or delta.csat:
-            facts.merge(conn, self._insert, t.ticket_id, delta)
         crossed = [c for e in batch.events if e.kind == LEDGER_EVENT and e.event_id in new for c in ledger.record(conn, self._insert, t, e)]
-        return Written(len(inserted), crossed)
+        return Written(len(new), crossed)
 
     def snapshot_kept(self, key: str) -> bool:
         """Whether this process has written the policy snapshot `key` (PolicySnapshot.key)."""

@@ -1,7 +1,8 @@
 """The report's aggregates, computed by SQL over one row per ticket (its facts: store/facts.py).
 
-A group's counts and sums come from one GROUP BY; each percentile comes from a window query
-that numbers the values of each group and returns only the two rows the percentile lies
+The period's tickets are first copied into a narrow temporary table (`period_rows`). A group's
+counts and sums then come from one GROUP BY; the percentiles from one window query that numbers
+each measure's values within each group and returns only the two rows each percentile lies
 between (sla/report_metrics.percentile_rows), so nothing is read into Python row by row. The same
 statements run on SQLite and PostgreSQL; what differs (month and week of an instant, in UTC)
 is chosen by dialect here. Tickets belong to the period they were opened in.
@@ -59,7 +60,7 @@ def _month_and_week(dialect: str, opened_at) -> tuple:
     return func.to_char(utc, "YYYY-MM"), func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
 
 
-def group_expressions(dialect: str, by: tuple[str, ...]) -> list:
+def group_expressions(by: tuple[str, ...]) -> list:
     """The column of each grouping, labelled by its name (month and week are worked out once, as
     the period's rows are copied)."""
     return [(func.coalesce(t.plan, "(none)") if name == "plan" else t[name]).label(name) for name in by]
@@ -153,7 +154,7 @@ def aggregate(conn: Connection, by: tuple[str, ...], as_of: datetime, percentile
     """One GroupMetrics per group of the period's tickets (inside `period_rows`), ordered by the
     group key (one group, key {}, when `by` is empty); the medians and p90s of the measures in
     `percentiles` only (each costs a sort: the charts draw means and rates, the goals one median)."""
-    groups = group_expressions(conn.dialect.name, by)
+    groups = group_expressions(by)
     names = [g.name for g in groups]
 
     def key_of(row) -> tuple:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
-from sqlalchemy import Connection, Engine, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, func, or_, select, update
 
-from sla.ticket_facts import COUNTED, FactsDelta, Measured, fold
+from sla.ticket_facts import COUNTED, FactsDelta, fold
 from store.schema import MEASURED, post_incident_items, ticket_events, tickets
 
 
@@ -23,30 +24,41 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _measured(clock: str, m: Measured, wins) -> dict:
-    """SET expressions that take the measure when `wins` (a condition on the row as it was)."""
-    values = {"seq": m.seq, "at": _utc(m.at), "elapsed_s": m.elapsed_s, "business_s": m.business_s, "paused_s": m.paused_s}
-    return {f"{clock}_{part}": case((wins, value), else_=tickets.c[f"{clock}_{part}"]) for part, value in values.items()}
+PARTS = ("seq", "at", "elapsed_s", "business_s", "paused_s")
 
 
-def changes(delta: FactsDelta) -> dict:
-    """SET expressions that merge a batch's facts into the ticket's row; every one reads the row as
-    it was before the statement, so one UPDATE (or the ticket's upsert) applies all the rules."""
-    out: dict = {name: tickets.c[name] + n for name, n in delta.counts.items()}
-    if delta.first_response is not None:
+def _take(column: str, wins) -> object:
+    """The column's new value (the bind `f_<column>`) when `wins`, else the row's own."""
+    return case((wins, bindparam(f"f_{column}", type_=tickets.c[column].type)), else_=tickets.c[column])
+
+
+@lru_cache(maxsize=512)
+def _expressions(counted: tuple[str, ...], first: bool, solved: bool, rated: bool) -> dict:
+    """The SET expressions of one shape of batch, built once: a worker sees a few dozen shapes, and
+    building them per batch cost more than the rest of the write (bench/report_speed.py)."""
+    out: dict = {name: tickets.c[name] + bindparam(f"f_{name}", type_=tickets.c[name].type) for name in counted}
+    if first:
         seq = tickets.c.first_response_seq
-        out |= _measured("first_response", delta.first_response, or_(seq.is_(None), seq > delta.first_response.seq))
-    if delta.resolution is not None:
+        wins = or_(seq.is_(None), seq > bindparam("f_first_response_seq", type_=seq.type))
+        out |= {f"first_response_{part}": _take(f"first_response_{part}", wins) for part in PARTS}
+    if solved:
         seq = tickets.c.resolution_seq
-        wins = or_(seq.is_(None), seq < delta.resolution.seq)
-        out |= _measured("resolution", delta.resolution, wins)
-        out["auto_solved"] = case((wins, delta.resolution.auto), else_=tickets.c.auto_solved)
-    if delta.csat is not None:
-        seq, score = delta.csat
-        wins = or_(tickets.c.csat_seq.is_(None), tickets.c.csat_seq < seq)
-        out["csat_seq"] = case((wins, seq), else_=tickets.c.csat_seq)
-        out["csat_score"] = case((wins, score), else_=tickets.c.csat_score)
+        wins = or_(seq.is_(None), seq < bindparam("f_resolution_seq", type_=seq.type))
+        out |= {f"resolution_{part}": _take(f"resolution_{part}", wins) for part in PARTS}
+        out["auto_solved"] = _take("auto_solved", wins)
+    if rated:
+        wins = or_(tickets.c.csat_seq.is_(None), tickets.c.csat_seq < bindparam("f_csat_seq", type_=tickets.c.csat_seq.type))
+        out |= {"csat_seq": _take("csat_seq", wins), "csat_score": _take("csat_score", wins)}
     return out
+
+
+def changes(delta: FactsDelta) -> tuple[dict, dict]:
+    """(SET expressions, their parameters) that merge a batch's facts into the ticket's row; every
+    expression reads the row as it was before the statement, so one UPDATE (or the ticket's
+    upsert) applies all the rules. Pass the parameters with the statement."""
+    counted = tuple(sorted(delta.counts))
+    expressions = _expressions(counted, delta.first_response is not None, delta.resolution is not None, delta.csat is not None)
+    return expressions, {f"f_{name}": value for name, value in initial(delta).items()}
 
 
 def initial(delta: FactsDelta) -> dict:
@@ -78,8 +90,9 @@ def record_items(conn: Connection, insert, ticket_id: str, delta: FactsDelta) ->
 def merge(conn: Connection, insert, ticket_id: str, delta: FactsDelta) -> None:
     """Merge a batch's facts into the ticket's existing row and its items (the rebuild's path;
     the store's own writes put `changes` into the ticket's upsert)."""
-    if found := changes(delta):
-        conn.execute(update(tickets).where(tickets.c.ticket_id == ticket_id).values(found))
+    expressions, params = changes(delta)
+    if expressions:
+        conn.execute(update(tickets).where(tickets.c.ticket_id == ticket_id).values(expressions), params)
     record_items(conn, insert, ticket_id, delta)
 
 

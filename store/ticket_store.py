@@ -210,9 +210,11 @@ class TicketStore:
         stmt = self._insert(tickets).values(row | {"policy_snapshot": batch.policy_snapshot} | (facts.initial(delta) if delta else {}))
         if batch.policy_snapshot is not None:  # the first one known is the one it opened with; a policy change does not replace it
             changed["policy_snapshot"] = func.coalesce(tickets.c.policy_snapshot, stmt.excluded.policy_snapshot)
+        params: dict = {}
         if delta is not None:
-            changed |= facts.changes(delta)  # the ticket's facts, in the same statement
-        conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changed))
+            expressions, params = facts.changes(delta)  # the ticket's facts, in the same statement
+            changed |= expressions
+        conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changed), params)
         if delta is not None and delta.items:
             facts.record_items(conn, self._insert, t.ticket_id, delta)
         if not batch.events:

@@ -73,7 +73,8 @@ class ReviewSender:
                 result.no_contact.append(role)
                 continue
             for contact in usable:
-                key = f"review/{review.kind}/{review.period}/{role}/{contact.channel.value}/{contact.address}"
+                # The zone too: October in Tokyo and October in UTC are different days, sent apart.
+                key = f"review/{review.kind}/{review.period}/{order.tz}/{role}/{contact.channel.value}/{contact.address}"
                 if await asyncio.to_thread(self.store.delivered, key):
                     result.already_sent += 1
                     continue

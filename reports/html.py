@@ -138,8 +138,8 @@ def render(report: Report) -> str:
         charts = "".join(f"<figure><figcaption>{e(title)}</figcaption>{svg}</figure>" for title, svg in (
             ("Breach rate per week (first response)", _line_chart(report, "First response breach rate", "% breached",
                                                                   lambda g: g.first_response_clock.breach_rate, 100)),
-            ("First response as its clock counted (business time of its calendar; Sev-1 24x7) against the severity's target; "
-             "plans may set shorter ones", _frt_chart(report)),
+            ("First response as its clock counted (business time of its calendar; Sev-1 24x7) against the severity's target "
+             "(placed within its bucket); plans may set shorter ones", _frt_chart(report)),
             ("MTTR trend", _line_chart(report, "MTTR (mean time to resolve), log scale", "hours", lambda g: g.resolution.mean, 1 / 3600,
                                        goal=("Sev-1 goal", targets["mttr_sev1_hours"]) if "mttr_sev1_hours" in targets else None, log=True)),
             ("CSAT and reopen rate", _line_chart(report, "CSAT (satisfied of rated)", "%", lambda g: g.csat, 100,

@@ -51,7 +51,9 @@ def columns(g: GroupMetrics) -> dict[str, str | int | float | None]:
 
 
 def as_csv(report: Report) -> str:
-    rows = [columns(g) for g in report.groups]
+    # A customer named "=HYPERLINK(...)" must stay text in a spreadsheet (OWASP's CSV injection advice).
+    rows = [{k: ("'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v) for k, v in columns(g).items()}
+            for g in report.groups]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["tickets"], lineterminator="\n")
     writer.writeheader()

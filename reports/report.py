@@ -7,6 +7,7 @@ that every renderer (table, CSV, JSON, HTML) and the scheduled reviews work from
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -29,6 +30,7 @@ class Report(BaseModel):
     start: datetime
     end: datetime
     as_of: datetime
+    zone: str = "UTC"  # the zone whose days the period is (a review's schedule's): how it is named
     by: list[str]
     policy: str
     groups: list[GroupMetrics]
@@ -48,9 +50,12 @@ class Report(BaseModel):
     def period(self) -> str:
         """The period as people read it: '2026-10-01 to 2026-10-31' (both days included) when it
         runs from midnight to midnight UTC, else its two instants."""
-        if self.start.astimezone(UTC).time() == self.end.astimezone(UTC).time() == time(0):
-            return f"{self.start:%Y-%m-%d} to {self.end - timedelta(days=1):%Y-%m-%d}"
-        return f"{self.start.astimezone(UTC):%Y-%m-%d %H:%M} to {self.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC (end excluded)"
+        zone = ZoneInfo(self.zone)
+        start, end = self.start.astimezone(zone), self.end.astimezone(zone)
+        where = "" if self.zone == "UTC" else f" ({self.zone})"
+        if start.time() == end.time() == time(0):
+            return f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d}{where}"
+        return f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} {self.zone}, end excluded"
 
 
 def last_full_month(today: date) -> tuple[date, date]:
@@ -67,10 +72,13 @@ def _empty() -> GroupMetrics:
 
 
 def build(engine: Engine, policy: Policy, start: datetime, end: datetime, by: tuple[str, ...] = (),
-          as_of: datetime | None = None, charts: bool = False) -> Report:
+          as_of: datetime | None = None, charts: bool = False, zone: str = "UTC") -> Report:
     """The report of the tickets opened in [start, end) (UTC instants). Post-incident items count
     as owed once due by `as_of` (default: now, but not after `end` + 1 year). `charts` adds the
     week x severity groups and the FRT histogram. SQLAlchemyError when the store cannot be read."""
+    # SQLite keeps instants as UTC text and compares them as text: every bound goes in as UTC.
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    as_of = as_of.astimezone(UTC) if as_of is not None else None
     unknown = [b for b in by if b not in queries.GROUPINGS]
     if unknown:
         raise ValueError(f"--by: {', '.join(unknown)} is not a grouping (use {', '.join(queries.GROUPINGS)})")
@@ -90,7 +98,7 @@ def build(engine: Engine, policy: Policy, start: datetime, end: datetime, by: tu
             calendar = policy.calendar(rule.calendar or policy.default_calendar)
             targets[severity.value] = rule.within.seconds(calendar.business_day_seconds)
             labels[severity.value] = rule.within.short
-    return Report(start=start, end=end, as_of=as_of, by=list(by), policy=f"{policy.name} {policy.version}",
+    return Report(start=start, end=end, as_of=as_of, by=list(by), zone=zone, policy=f"{policy.name} {policy.version}",
                   groups=groups if by else [overall], overall=overall, goals=evaluate(policy.goals, overall, by_severity),
                   weekly=weekly, frt_histogram=histogram, frt_targets=targets, frt_target_labels=labels,
                   goal_targets=_goal_targets(policy))

@@ -73,7 +73,7 @@ def build_review(kind: str, engine: Engine, policy: Policy, now: datetime, zone:
     from reports import html as html_report  # matplotlib: only when a review is built
 
     if kind == "monthly-report":
-        report = build(engine, policy, start, end, ("severity",), as_of=now, charts=True)
+        report = build(engine, policy, start, end, ("severity",), as_of=now, charts=True, zone=zone)
         o = report.overall
         lines = [f"Tickets opened {covers(start, end)}: {o.tickets}."]
         if o.tickets:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -107,17 +108,30 @@ def run_report(args: argparse.Namespace):
         from reports import html as html_report  # matplotlib: imported only for the page (about 0.5 s)
 
         page = html_report.render(report)
-        partial = target.with_name(target.name + ".partial")
         try:
-            partial.write_text(page, encoding="utf-8")
-            partial.replace(target)  # never a half-written page under the asked name
+            _write_new(target, page)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
             raise ReportError(f"--html: cannot write {target}: {exc.strerror or exc}") from None
         return report, f"wrote {target} ({len(page.encode()) // 1024} KiB, {report.overall.tickets} tickets, {len(report.misses)} goal(s) missed)\n"
     if args.json:
         return report, as_json(report) + "\n"
-    return report, as_csv(report) if args.csv else as_table(report)
+    # The table names the store it read: without --database-url it is the last `escalator dev`'s.
+    return report, as_csv(report) if args.csv else f"Ticket store: {printable(args.database_url)}\n" + as_table(report)
+
+
+def _write_new(target: Path, text: str) -> None:
+    """Write `text` to a new file of its own beside `target` (created exclusively, under a name
+    nobody chose), then rename it over `target`: never a half-written page under the asked name,
+    and never through a link or a device someone left there."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _reason(exc: BaseException) -> str:

@@ -60,7 +60,17 @@ def add_schedule_arguments(p: argparse.ArgumentParser, common: argparse.Argument
     d.add_argument("schedule_id", metavar="ID")
     t = sub.add_parser("trigger", parents=[common], help="run a review schedule now and wait for what it sent")
     t.add_argument("schedule_id", metavar="ID")
-    t.add_argument("--wait", type=float, default=120, metavar="SECONDS", help="how long to wait for the run's result (default 120; 0: do not wait)")
+    t.add_argument("--wait", type=_seconds, default=120, metavar="SECONDS", help="how long to wait for the run's result (default 120; 0: do not wait)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (do not wait) to 86400 seconds")
+    return value
 
 
 def _roles(values: list[str]) -> list[str]:
@@ -233,4 +243,8 @@ def main_schedule(args: argparse.Namespace) -> int:
         print(f"escalator: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ScheduleInputError) else 1
     sys.stdout.write(json.dumps(doc, indent=2) + "\n" if getattr(args, "json", False) else text)
+    # A triggered run that reached nobody (every role without a usable contact, or refused) is a failure to see.
+    if args.schedule_command == "trigger" and "sent" in doc and doc["sent"] + doc["already_sent"] == 0:
+        print("escalator: error: the review reached nobody", file=sys.stderr)
+        return 1
     return 0

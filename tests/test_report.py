@@ -198,6 +198,7 @@ def test_the_command_prints_a_table_csv_and_json(hand_built: TicketStore, databa
     done = escalator("report", *period, "--by", "severity")
     assert done.returncode == 0, done.stderr
     assert "sev2" in done.stdout and "Sev-1 MTTR (mean time to resolve)" in done.stdout and "MISSED" in done.stdout
+    assert done.stdout.startswith("Ticket store: ")
     assert "2 clock(s) were met before business time was measured" in done.stdout
     rows = list(csv.DictReader(io.StringIO(escalator("report", *period, "--by", "severity", "--csv").stdout)))
     assert [r["severity"] for r in rows] == ["sev1", "sev2", "sev3"] and rows[1]["frt_median_s"] == "3600.0"
@@ -233,6 +234,17 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], expected: str) -
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.html", "store.db"]  # nothing written
+
+
+def test_the_page_is_never_written_through_a_link_left_beside_it(hand_built: TicketStore, database_url: str, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("keep me")
+    (tmp_path / "r.html.partial").symlink_to(elsewhere)  # a name an older version wrote through
+    done = escalator("report", "--database-url", database_url, "--from", "2026-10-01", "--to", "2026-10-31", "--html", str(tmp_path / "r.html"))
+    assert done.returncode == 0, done.stderr
+    assert elsewhere.read_text() == "keep me" and (tmp_path / "r.html").is_file() and not (tmp_path / "r.html").is_symlink()
+    assert "<svg" in (tmp_path / "r.html").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".r.html.")]  # no temporary file left
 
 
 def test_a_missing_store_is_one_line(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
@@ -103,6 +104,7 @@ async def test_a_triggered_weekly_review_is_mailed_once_per_period(store, dev_en
     body = mail.get_body(("plain",)).get_content()
     # Against the week before (one Sev-1): +1 Sev-1, +1 clock breached (W1's first response).
     assert "sev1: 2 tickets (+1 on the week before), 1 clock(s) breached (+1)" in body
+    assert re.fullmatch(r"<review\.[0-9a-f]{32}@escalator>", mail["Message-ID"]) and mail["Date"]
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == f"weekly-review-{period}.html"
     page = attachment.get_content()
@@ -167,6 +169,17 @@ def test_the_monthly_report_and_the_open_items_as_reviews(store, default_policy)
         "Tickets opened Thu 01 Oct to Sat 31 Oct 2026 (UTC): 1.",
         "First response median 30m, MTTR 5h00m, first response breached 0.0%, resolution breached 0.0%, CSAT - of 0 rated, reopen rate 0.0%."]
     assert "<svg" in monthly.html and monthly.subject == "Support report 2026-10: 0 goal(s) missed"
+
+    # Tokyo's November (SQLite compares instants as UTC text: the bounds go in as UTC): opened at
+    # 05:00 on 1 November in Tokyo (20:00 UTC on 31 October) counts; 23:00 on 31 October in Tokyo does not.
+    for tid, opened_utc in (("K1", datetime(2026, 10, 31, 20, 0, tzinfo=UTC)), ("K0", datetime(2026, 10, 31, 14, 0, tzinfo=UTC))):
+        store.record_batches([EventBatch(ticket=TicketOpened(ticket_id=tid, customer="ACME", title=tid, severity="sev2", opened_at=opened_utc),
+                                         status="open", severity="sev2", events=[TicketEvent(event_id=f"{tid}/1", seq=1, at=opened_utc,
+                                                                                             recorded_at=opened_utc, kind="opened", detail={})])])
+    tokyo = build_review("monthly-report", store.engine, default_policy, datetime(2026, 11, 30, 23, 0, tzinfo=UTC), "Asia/Tokyo")
+    assert tokyo.period == "2026-11" and tokyo.counts["tickets"] == 1
+    assert tokyo.text.startswith("Tickets opened Sun 01 Nov to Mon 30 Nov 2026 (Asia/Tokyo): 1.")
+    assert "Support report 2026-11-01 to 2026-11-30 (Asia/Tokyo)" in tokyo.html
 
     items = build_review("open-post-incident", store.engine, default_policy, now)
     # Outstanding by now + 2 days: action-1 (bob, overdue a day) and the review (due tomorrow); the RCA is

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from email.message import EmailMessage
+from email.utils import formatdate
 
 import aiosmtplib
 from pydantic import BaseModel
@@ -56,7 +58,9 @@ async def send_report(to: str, subject: str, text: str, attachment: tuple[str, s
     mail["From"] = _header(smtp.sender)
     mail["To"] = _header(to)
     mail["Subject"] = _header(subject[:200])
-    mail["Message-ID"] = _header(f"<{message_id.replace('/', '.')}@escalator>")
+    mail["Date"] = formatdate(localtime=False)
+    # The key holds an address ('@'): a digest of it makes a valid, stable Message-ID.
+    mail["Message-ID"] = f"<review.{hashlib.sha256(message_id.encode()).hexdigest()[:32]}@escalator>"
     mail.set_content(text + "\n")
     if attachment is not None:
         name, page = attachment

@@ -27,14 +27,15 @@ class Goals(BaseModel):
     time_to_resolve_mean: dict[Severity, Duration] = Field(
         default_factory=lambda: {Severity.SEV1: Duration(amount=8, unit="hours")},
         description="Per severity: MTTR, the mean time to resolve (elapsed), must be under this.")
-    csat_min_percent: Annotated[float, Field(ge=0, le=100)] | None = 90
-    reopen_max_percent: Annotated[float, Field(ge=0, le=100)] | None = 5
+    # strict: a number, not "90" nor true (TOML has real numbers; a string is a mistake to point at)
+    csat_min_percent: Annotated[float, Field(ge=0, le=100, strict=True)] | None = 90
+    reopen_max_percent: Annotated[float, Field(ge=0, le=100, strict=True)] | None = 5
 
     @field_validator("csat_min_percent", "reopen_max_percent", mode="before")
     @classmethod
     def _a_number(cls, value):
         if isinstance(value, bool):  # TOML's true/false would pass as 1/0
-            raise ValueError("a percent is a number from 0 to 100 (0 for CSAT, or 100 for reopens, keeps no goal)")
+            raise ValueError("a percent is a number from 0 to 100 (0 for CSAT, or 100 for reopens, is always met)")
         return value
 
     @field_validator("first_response_median", "time_to_resolve_mean")
@@ -43,6 +44,8 @@ class Goals(BaseModel):
         for duration in value.values():
             if duration.business:
                 raise ValueError(f"goals are wall-clock (elapsed) time: write e.g. '2h', not {str(duration)!r}")
+            if duration.seconds(0) > 366 * 86400:
+                raise ValueError(f"{str(duration)!r} is longer than a year: not a goal a report can hold a period to")
         return value
 
 

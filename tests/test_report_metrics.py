@@ -76,8 +76,10 @@ def test_goals_from_the_policy_refuse_business_time() -> None:
     assert goals.first_response_median[Severity.SEV2].seconds(0) == 4 * 3600
     with pytest.raises(ValidationError, match="goals are wall-clock"):
         Goals.model_validate({"time_to_resolve_mean": {"sev1": "8 business hours"}})
-    with pytest.raises(ValidationError):
-        Goals.model_validate({"csat_min_percent": 120})
+    for bad in ({"csat_min_percent": 120}, {"csat_min_percent": "90"}, {"reopen_max_percent": True},
+                {"time_to_resolve_mean": {"sev1": "99999999999999999999h"}}):
+        with pytest.raises(ValidationError):
+            Goals.model_validate(bad)
 
 
 BERLIN_FRIDAY_16H = datetime(2026, 10, 9, 14, 0, tzinfo=UTC)  # 16:00 in Berlin (CEST, UTC+2)

@@ -18,8 +18,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -169,3 +173,16 @@ def header(what: str) -> None:
 def ratio_line(label: str, bare: float, escalator: float, unit: str = "ms", scale: float = 1000.0) -> str:
     return (f"  {label:<34} bare {bare * scale:8.1f} {unit}   escalator {escalator * scale:8.1f} {unit}"
             f"   ratio {escalator / bare if bare else float('inf'):5.2f}x")
+
+
+def timed_escalator(*args: str) -> tuple[float, int]:
+    """Run `escalator ARGS...` as a user would, in a subprocess: (wall seconds, peak RSS in MiB of
+    the largest process it ran, as /usr/bin/time counts it). SystemExit with its last error line
+    when it fails."""
+    escalator = Path(sys.executable).parent / "escalator"
+    started = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", str(escalator), *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"escalator {args[0]} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return seconds, int(re.findall(r"^(\d+)$", done.stderr, re.M)[-1]) // 1024

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.harness import timed_escalator
 from bench.plan_speed import bare_workflow_microseconds
 from bench.ticket_month import write_month
 
@@ -32,14 +31,7 @@ RUNS = [("table --by week,severity", ["--by", "week,severity"]), ("table --by cu
 
 def _run(url: str, args: list[str]) -> tuple[float, int]:
     """(seconds, peak RSS in MiB) of one `escalator report`."""
-    escalator = Path(sys.executable).parent / "escalator"
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", str(escalator), "report", "--database-url", url, "--from", "2026-10-01",
-                           "--to", "2026-10-31", *args], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"report failed: {done.stderr.strip().splitlines()[-1:]}")
-    return seconds, int(re.findall(r"^(\d+)$", done.stderr, re.M)[-1]) // 1024
+    return timed_escalator("report", "--database-url", url, "--from", "2026-10-01", "--to", "2026-10-31", *args)
 
 
 def _count(url: str) -> tuple[int, int]:

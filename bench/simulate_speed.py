@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench.harness import timed_escalator
 from bench.plan_speed import bare_workflow_microseconds
 from bench.ticket_month import write_month
 from policies import DEFAULT_POLICY
@@ -29,15 +27,7 @@ TARGET_SECONDS = 60
 
 def _run(url: str, policy: Path, jobs: int) -> tuple[float, int]:
     """(seconds, peak RSS in MiB of the largest process: the command or one of its workers)."""
-    escalator = Path(sys.executable).parent / "escalator"
-    started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", str(escalator), "simulate", "--policy", str(policy), "--database-url", url,
-                           "--jobs", str(jobs), "--json"], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"simulate failed: {done.stderr.strip().splitlines()[-1:]}")
-    peak = int(re.findall(r"^(\d+)$", done.stderr, re.M)[-1]) // 1024
-    return seconds, peak
+    return timed_escalator("simulate", "--policy", str(policy), "--database-url", url, "--jobs", str(jobs), "--json")
 
 
 def main() -> None:

@@ -11,11 +11,8 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 from datetime import timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from temporalio.client import (
     Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleOverlapPolicy, SchedulePolicy, ScheduleSpec,
@@ -23,24 +20,13 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from connection.client import CannotConnect, connect, flags_of, load
-from sla.contacts import parse_contacts
-from sla.policy import PolicyError
 from reports.reviews import KINDS
 from sla.messages import ReviewSent
+from starter.schedule_input import (
+    DEFAULT_CRON, SCHEDULE_ID, ScheduleError, ScheduleInputError, check_roles, cron, roles, seconds, zone,
+)
 from workflows.contract import TASK_QUEUE
 from workflows.review import WORKFLOW_REVIEW, ReviewRequest
-
-DEFAULT_CRON = {"monthly-report": "0 8 1 * *", "weekly-review": "0 8 * * MON", "open-post-incident": "0 8 * * *"}
-ROLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-SCHEDULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-class ScheduleError(Exception):
-    """One line: no server, no such schedule, a refused request (exit 1)."""
-
-
-class ScheduleInputError(ScheduleError):
-    """One line: bad input, found before anything is sent (exit 2)."""
 
 
 def add_schedule_arguments(p: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -60,57 +46,7 @@ def add_schedule_arguments(p: argparse.ArgumentParser, common: argparse.Argument
     d.add_argument("schedule_id", metavar="ID")
     t = sub.add_parser("trigger", parents=[common], help="run a review schedule now and wait for what it sent")
     t.add_argument("schedule_id", metavar="ID")
-    t.add_argument("--wait", type=_seconds, default=120, metavar="SECONDS", help="how long to wait for the run's result (default 120; 0: do not wait)")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (do not wait) to 86400 seconds")
-    return value
-
-
-def _roles(values: list[str]) -> list[str]:
-    roles = [r.strip() for v in values for r in v.split(",") if r.strip()]
-    bad = [r for r in roles if not ROLE.match(r)]
-    if bad or not roles:
-        raise ScheduleInputError(f"--to: {', '.join(map(repr, bad)) or 'nothing'} is not a role name (lower case, digits, _; e.g. support_manager)")
-    return list(dict.fromkeys(roles))
-
-
-def _check_roles(roles: list[str], contacts_path: str | None) -> None:
-    """Each role must have a contact a review can reach in the contacts file, when there is one
-    to read (without it, `trigger` reports roles with no contact)."""
-    if not contacts_path:
-        return
-    try:
-        contacts = parse_contacts(Path(contacts_path).read_text(encoding="utf-8"), contacts_path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScheduleInputError(f"--contacts: cannot read {contacts_path}: {getattr(exc, 'strerror', None) or exc}") from None
-    except PolicyError as exc:
-        raise ScheduleInputError(f"--contacts: {str(exc).splitlines()[0]}") from None
-    usable = {c.role for c in contacts.contacts if c.channel.value in ("email", "slack", "console") and c.customer is None}
-    missing = [r for r in roles if r not in usable]
-    if missing:
-        raise ScheduleInputError(f"--to: {', '.join(missing)} has no e-mail, Slack or console contact in {contacts_path} "
-                                 f"(roles that have one: {', '.join(sorted(usable)) or 'none'})")
-
-
-def _cron(text: str) -> str:
-    fields = text.split()
-    if len(fields) != 5:
-        raise ScheduleInputError(f"--cron: {text!r} has {len(fields)} field(s); a cron has 5: minute hour day-of-month month day-of-week (e.g. '0 8 * * MON')")
-    return " ".join(fields)
-
-
-def _zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleInputError(f"--tz: {name!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    t.add_argument("--wait", type=seconds, default=120, metavar="SECONDS", help="how long to wait for the run's result (default 120; 0: do not wait)")
 
 
 async def _client(args: argparse.Namespace) -> Client:
@@ -127,23 +63,23 @@ def _not_found(exc: RPCError, schedule_id: str) -> ScheduleError:
 
 
 async def _create(client: Client, args: argparse.Namespace) -> tuple[dict, str]:
-    roles = _roles(args.to)
-    cron = _cron(args.cron or DEFAULT_CRON[args.kind])
-    _zone(args.tz)
+    to = roles(args.to)
+    expression = cron(args.cron or DEFAULT_CRON[args.kind])
+    zone(args.tz)
     schedule_id = args.schedule_id or args.kind
-    action = ScheduleActionStartWorkflow(WORKFLOW_REVIEW, ReviewRequest(kind=args.kind, to=roles, tz=args.tz), id=f"review-{schedule_id}",
+    action = ScheduleActionStartWorkflow(WORKFLOW_REVIEW, ReviewRequest(kind=args.kind, to=to, tz=args.tz), id=f"review-{schedule_id}",
                                          task_queue=args.task_queue, execution_timeout=timedelta(days=2))
-    schedule = Schedule(action=action, spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=args.tz),
+    schedule = Schedule(action=action, spec=ScheduleSpec(cron_expressions=[expression], time_zone_name=args.tz),
                         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE))
     try:
         # The server keeps a cron as calendar specs: the memo keeps it as it was written, for `list`.
-        await client.create_schedule(schedule_id, schedule, memo={"kind": args.kind, "to": ",".join(roles), "cron": cron, "tz": args.tz})
+        await client.create_schedule(schedule_id, schedule, memo={"kind": args.kind, "to": ",".join(to), "cron": expression, "tz": args.tz})
     except ScheduleAlreadyRunningError:
         raise ScheduleError(f"a schedule {schedule_id!r} exists: delete it first, or give another --id") from None
     except RPCError as exc:
-        raise ScheduleError(f"the server refused the schedule ({cron!r} in {args.tz}): {str(exc).splitlines()[0][:300]}") from None
-    doc = {"id": schedule_id, "kind": args.kind, "to": roles, "cron": cron, "tz": args.tz}
-    return doc, f"created schedule {schedule_id}: {args.kind} to {', '.join(roles)} at {cron!r} ({args.tz})\n"
+        raise ScheduleError(f"the server refused the schedule ({expression!r} in {args.tz}): {str(exc).splitlines()[0][:300]}") from None
+    doc = {"id": schedule_id, "kind": args.kind, "to": to, "cron": expression, "tz": args.tz}
+    return doc, f"created schedule {schedule_id}: {args.kind} to {', '.join(to)} at {expression!r} ({args.tz})\n"
 
 
 async def _list(client: Client) -> tuple[dict, str]:
@@ -217,9 +153,9 @@ async def _waiting_on(client: Client, workflow_id: str) -> str:
 
 async def run_schedule(args: argparse.Namespace) -> tuple[dict, str]:
     if args.schedule_command == "create":  # check the input before connecting
-        _check_roles(_roles(args.to), args.contacts)
-        _cron(args.cron or DEFAULT_CRON[args.kind])
-        _zone(args.tz)
+        check_roles(roles(args.to), args.contacts)
+        cron(args.cron or DEFAULT_CRON[args.kind])
+        zone(args.tz)
         if args.schedule_id is not None and not SCHEDULE_ID.match(args.schedule_id):
             raise ScheduleInputError(f"--id: {args.schedule_id!r} is not an id (letters, digits, '.', '_', '-'; up to 100)")
     client = await _client(args)

@@ -28,7 +28,6 @@ from sla.policy import parse_policy
 from store.ticket_store import TicketStore
 
 log = structlog.get_logger("escalator.reviews")
-ACTIVITY_SEND_REVIEW = "send_review"
 REPORT_CHANNELS = (Channel.EMAIL, Channel.SLACK, Channel.CONSOLE)
 _DRAWING = threading.Lock()  # matplotlib's pyplot keeps global state: one page at a time
 
@@ -59,7 +58,7 @@ class ReviewSender:
                 log.info("review", to=contact.address, kind=review.kind, period=review.period, subject=review.subject, summary=review.text)
                 return "logged"
 
-    @activity.defn(name=ACTIVITY_SEND_REVIEW)
+    @activity.defn(name="send_review")
     async def send_review(self, order: ReviewOrder) -> ReviewSent:
         """Build the review and deliver it once per contact; TransientDeliveryError (retried) when
         a receiver is down, a refused address is logged as failed and counted."""

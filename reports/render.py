@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from reports.queries import KINDS
 from reports.report import Report
 from sla.report_metrics import GroupMetrics
 
@@ -44,7 +45,7 @@ def columns(g: GroupMetrics) -> dict[str, str | int | float | None]:
             "ttr_running": g.resolution_clock.running, "ttr_breach_rate": g.resolution_clock.breach_rate,
             "csat": g.csat, "rated": g.rated, "solved": g.solved, "reopen_rate": g.reopen_rate,
             "auto_solved_share": g.auto_solved_share}
-    out |= {f"escalations_{k}_per_ticket": g.escalations_per_ticket(k) for k in ("automatic", "functional", "hierarchical", "manual")}
+    out |= {f"escalations_{k}_per_ticket": g.escalations_per_ticket(k) for k in KINDS}
     out |= {"review_on_time_rate": g.review_on_time_rate, "reviews_due": g.reviews_due,
             "rca_on_time_rate": g.rca_on_time_rate, "rcas_due": g.rcas_due}
     return out

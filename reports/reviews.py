@@ -14,7 +14,7 @@ a review sent for a period is not sent again, however often it is triggered.
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 from reports.render import duration, goal_line, percent
 from reports.report import build, last_full_month
 from sla.policy import Policy
+from store.instants import as_utc
 from store.schema import post_incident_items, tickets
 
 KINDS = ("monthly-report", "weekly-review", "open-post-incident")
@@ -125,7 +126,7 @@ def _outstanding(engine: Engine, now: datetime, severities: tuple[str, ...] | No
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(stmt)]
     for r in rows:
-        r["due"] = r["due"].replace(tzinfo=UTC) if r["due"].tzinfo is None else r["due"]
+        r["due"] = as_utc(r["due"])
         r["owner"] = r["owner"] or "(no owner: the incident's commander)"
         r["state"] = "overdue" if r["due"] <= now else "due soon"
     return sorted(rows, key=lambda r: (r["owner"], r["due"]))

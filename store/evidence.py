@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from store.schema import deliveries, policy_snapshots, ticket_events, tickets
-from store.ticket_store import _utc
+from store.instants import as_utc as _utc
 
 
 TICKET_COLUMNS = ("ticket_id", "customer", "title", "severity", "status", "plan", "category", "follows", "opened_at", "updated_at",

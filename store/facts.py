@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, bindparam, case, func, or_, select, update
 
 from sla.ticket_facts import COUNTED, FactsDelta, fold
+from store.instants import as_utc as _utc
 from store.schema import MEASURED, post_incident_items, ticket_events, tickets
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 PARTS = ("seq", "at", "elapsed_s", "business_s", "paused_s")

@@ -9,18 +9,14 @@ once, so two tickets solved together cannot both announce it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
 from sla.messages import HoursCrossed, TicketEvent, TicketOpened
 from sla.support_hours import crossed
+from store.instants import as_utc as _utc
 from store.schema import support_hours_alerts, support_hours_entries, tickets
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def used(conn: Connection, customer: str, year: int) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from store.schema import policy_snapshots, ticket_events, tickets
-from store.ticket_store import _utc
+from store.instants import as_utc as _utc
 
 
 @dataclass

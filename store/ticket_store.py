@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from store import facts, ledger
+from store.instants import as_utc as _utc
 from store.schema import deliveries, policy_snapshots, ticket_events, tickets
 from sla.messages import EventBatch, HoursCrossed
 
@@ -124,13 +125,6 @@ def upgrade(url: str) -> tuple[str | None, str | None]:
         finally:
             store.close()
     return before, after
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite keeps no offset: everything is written in UTC and read back as UTC.
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def open_current(url: str) -> "TicketStore":

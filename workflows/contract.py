@@ -31,3 +31,4 @@ QUERY_POLICY = "policy"
 ACTIVITY_SNAPSHOT_POLICY = "snapshot_policy"
 ACTIVITY_NOTIFY = "notify"
 ACTIVITY_RECORD_EVENTS = "record_ticket_events"
+ACTIVITY_SEND_REVIEW = "send_review"  # the scheduled reviews' (workflows/review.py)

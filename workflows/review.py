@@ -17,9 +17,9 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from sla.messages import ReviewOrder, ReviewSent
+    from workflows import contract
 
 WORKFLOW_REVIEW = "ScheduledReview"
-ACTIVITY_SEND_REVIEW = "send_review"  # activities/reviews.py
 # A receiver that is down is tried again for a day, then the run fails visibly in the UI.
 SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=30), backoff_coefficient=2, maximum_interval=timedelta(minutes=30))
 
@@ -38,6 +38,6 @@ class ScheduledReviewWorkflow:
     async def run(self, request: ReviewRequest) -> ReviewSent:
         order = ReviewOrder(kind=request.kind, to=request.to, made_at=workflow.now(), tz=request.tz)
         return await workflow.execute_activity(
-            ACTIVITY_SEND_REVIEW, order, result_type=ReviewSent, schedule_to_close_timeout=timedelta(days=1),
+            contract.ACTIVITY_SEND_REVIEW, order, result_type=ReviewSent, schedule_to_close_timeout=timedelta(days=1),
             start_to_close_timeout=timedelta(minutes=10), retry_policy=SEND_RETRY, summary=f"{request.kind} to {', '.join(request.to)}",
         )

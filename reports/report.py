@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from reports import queries
 from sla.goals import GoalResult, evaluate
 from sla.policy import Policy
-from sla.report_metrics import GroupMetrics
+from sla.report_metrics import ClockOutcomes, Distribution, GroupMetrics
 from sla.severity import Severity
 from sla.ticket import ClockName
 
@@ -65,7 +65,7 @@ def last_full_month(today: date) -> tuple[date, date]:
 
 
 def _empty() -> GroupMetrics:
-    from sla.report_metrics import ClockOutcomes, Distribution
+    """The figures of a period without tickets."""
     return GroupMetrics(key={}, tickets=0, first_response=Distribution(), first_response_business=Distribution(),
                         resolution=Distribution(), resolution_business=Distribution(),
                         first_response_clock=ClockOutcomes(), resolution_clock=ClockOutcomes())
